@@ -1,0 +1,7 @@
+"""`python -m lvstop`."""
+
+import sys
+
+from lvstop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,153 @@
+"""Command line: argument parsing and dispatch only; the work lives in the layers below."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from lvstop import __version__
+from lvstop.director import Director
+from lvstop.errors import LvstopError
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value > 3600:
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= 3600 seconds: {text!r}")
+    return value
+
+
+def _add_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="use the built-in simulated director instead of this host",
+    )
+    p.add_argument(
+        "--seed", type=int, default=1, help="random seed of the simulated director (with --demo)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lvstop",
+        description="top for Linux LVS/IPVS directors running keepalived",
+    )
+    parser.add_argument("--version", action="version", version=f"lvstop {__version__}")
+    _add_source_args(parser)
+    parser.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=1.0,
+        help="seconds between refreshes of the live view (default 1)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    snap = sub.add_parser(
+        "snapshot",
+        help="print the IPVS table once (human table or --json)",
+        description="Print the IPVS table once: services, real servers, counters, rates "
+        "and whether each VIP is present on this node.",
+    )
+    _add_source_args(snap)
+    snap.add_argument("--json", action="store_true", help="one JSON document (lvstop.snapshot/1)")
+    snap.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="take two samples S seconds apart and add lvstop's own rates",
+    )
+    snap.add_argument(
+        "--conns",
+        action="store_true",
+        help="add the connection table aggregated by real server and state",
+    )
+    snap.add_argument("--exact", action="store_true", help="exact numbers (no K/M/G units)")
+    return parser
+
+
+def open_director(demo: bool, seed: int) -> Director:
+    """The simulated director for --demo, else this host's."""
+    if demo:
+        from lvstop.sources.simulated import SimulatedDirector
+
+        return SimulatedDirector(seed=seed)
+    from lvstop.director import LiveDirector
+
+    return LiveDirector()
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from lvstop.model.diff import diff
+    from lvstop.model.serialize import snapshot_json
+    from lvstop.report import render
+
+    director = open_director(args.demo, args.seed)
+    try:
+        first = director.snapshot(connections=args.conns)
+        d = None
+        snap = first
+        if args.interval is not None:
+            time.sleep(args.interval)
+            snap = director.snapshot(connections=args.conns)
+            d = diff(first, snap)
+    finally:
+        director.close()
+    if args.json:
+        json.dump(snapshot_json(snap, d), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render(snap, d, exact=args.exact))
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    """A plain refreshing table, like `watch ipvsadm`, with lvstop's own rates."""
+    from lvstop.model.diff import diff
+    from lvstop.report import render
+
+    director = open_director(args.demo, args.seed)
+    prev = None
+    try:
+        while True:
+            snap = director.snapshot()
+            d = diff(prev, snap) if prev is not None else None
+            sys.stdout.write("\x1b[H\x1b[2J" + render(snap, d))
+            sys.stdout.flush()
+            prev = snap
+            time.sleep(args.interval)
+    finally:
+        director.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "snapshot":
+            return cmd_snapshot(args)
+        return cmd_live(args)
+    except LvstopError as exc:
+        print(f"lvstop: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error worth a message.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        if os.environ.get("LVSTOP_DEBUG"):
+            raise
+        print(
+            f"lvstop: internal error: {exc!r} (set LVSTOP_DEBUG=1 for a traceback)", file=sys.stderr
+        )
+        return 1

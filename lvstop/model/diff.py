@@ -1,0 +1,176 @@
+"""What changed between two snapshots, and lvstop's own rates from counter deltas.
+
+Entries are matched by identity (service key, real-server address and port), never
+by position. Rates are zero on the first sample, for entries that just appeared, and
+whenever a counter went backwards (counters zeroed, or the entry was deleted and
+re-created between the two samples).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any
+
+from lvstop.model.ipvs import (
+    ZERO_RATES,
+    Counters,
+    Rates,
+    RealServer,
+    RealServerKey,
+    Service,
+    ServiceKey,
+)
+from lvstop.model.snapshot import Snapshot
+
+Change = tuple[Any, Any]
+"""(old value, new value) of one field."""
+
+_SERVICE_FIELDS = tuple(
+    f.name for f in fields(Service) if f.name not in ("key", "real_servers", "stats", "rates")
+)
+_RS_FIELDS = tuple(f.name for f in fields(RealServer) if f.name not in ("stats", "rates"))
+_COUNTER_FIELDS = tuple(f.name for f in fields(Counters))
+_RATE_FIELDS = tuple(f.name for f in fields(Rates))
+
+RsId = tuple[ServiceKey, RealServerKey]
+
+
+def _changes(old: object, new: object, names: tuple[str, ...]) -> dict[str, Change]:
+    out: dict[str, Change] = {}
+    for name in names:
+        a, b = getattr(old, name), getattr(new, name)
+        if a != b:
+            out[name] = (a, b)
+    return out
+
+
+def _entry_changes(
+    old: Service | RealServer, new: Service | RealServer, names: tuple[str, ...]
+) -> dict[str, Change]:
+    out = _changes(old, new, names)
+    for prefix, group, group_names in (
+        ("stats", (old.stats, new.stats), _COUNTER_FIELDS),
+        ("rates", (old.rates, new.rates), _RATE_FIELDS),
+    ):
+        if group[0] != group[1]:
+            for name, change in _changes(group[0], group[1], group_names).items():
+                out[f"{prefix}.{name}"] = change
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotDiff:
+    """Differences from `prev` to `cur` plus per-interval rates.
+
+    `changed_*` map an entry to {field: (old, new)}; counter and kernel-rate fields
+    appear as "stats.conns", "rates.cps", .... `interval` is the monotonic time
+    between the samples (0.0 for the first sample).
+    """
+
+    interval: float
+    added_services: tuple[ServiceKey, ...] = ()
+    removed_services: tuple[ServiceKey, ...] = ()
+    changed_services: MappingProxyType[ServiceKey, dict[str, Change]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    added_real_servers: tuple[RsId, ...] = ()
+    removed_real_servers: tuple[RsId, ...] = ()
+    changed_real_servers: MappingProxyType[RsId, dict[str, Change]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    service_rates: MappingProxyType[ServiceKey, Rates] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    real_server_rates: MappingProxyType[RsId, Rates] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    totals_rates: Rates = ZERO_RATES
+
+    def service_rate(self, key: ServiceKey) -> Rates:
+        return self.service_rates.get(key, ZERO_RATES)
+
+    def real_server_rate(self, key: ServiceKey, rs: RealServerKey) -> Rates:
+        return self.real_server_rates.get((key, rs), ZERO_RATES)
+
+    @property
+    def empty(self) -> bool:
+        """No entry added, removed or changed."""
+        return not (
+            self.added_services
+            or self.removed_services
+            or self.changed_services
+            or self.added_real_servers
+            or self.removed_real_servers
+            or self.changed_real_servers
+        )
+
+
+def diff(prev: Snapshot | None, cur: Snapshot) -> SnapshotDiff:
+    """Compare two snapshots of the same director (prev None: first sample)."""
+    if prev is None:
+        first = {(svc.key, rs.key): ZERO_RATES for svc in cur.services for rs in svc.real_servers}
+        return SnapshotDiff(
+            interval=0.0,
+            added_services=tuple(s.key for s in cur.services),
+            added_real_servers=tuple(first),
+            service_rates=MappingProxyType({s.key: ZERO_RATES for s in cur.services}),
+            real_server_rates=MappingProxyType(first),
+        )
+    dt = cur.monotonic - prev.monotonic
+    added: list[ServiceKey] = []
+    changed: dict[ServiceKey, dict[str, Change]] = {}
+    rs_added: list[RsId] = []
+    rs_removed: list[RsId] = []
+    rs_changed: dict[RsId, dict[str, Change]] = {}
+    svc_rates: dict[ServiceKey, Rates] = {}
+    rs_rates: dict[RsId, Rates] = {}
+    for svc in cur.services:
+        old = prev.service(svc.key)
+        if old is None:
+            added.append(svc.key)
+            svc_rates[svc.key] = ZERO_RATES
+            for rs in svc.real_servers:
+                rs_added.append((svc.key, rs.key))
+                rs_rates[(svc.key, rs.key)] = ZERO_RATES
+            continue
+        if old != svc:
+            delta = _entry_changes(old, svc, _SERVICE_FIELDS)
+            if delta:
+                changed[svc.key] = delta
+        svc_rates[svc.key] = Rates.between(old.stats, svc.stats, dt)
+        old_rs = {rs.key: rs for rs in old.real_servers}
+        for rs in svc.real_servers:
+            rid = (svc.key, rs.key)
+            before = old_rs.pop(rs.key, None)
+            if before is None:
+                rs_added.append(rid)
+                rs_rates[rid] = ZERO_RATES
+                continue
+            if before is not rs and before != rs:
+                delta = _entry_changes(before, rs, _RS_FIELDS)
+                if delta:
+                    rs_changed[rid] = delta
+            rs_rates[rid] = Rates.between(before.stats, rs.stats, dt)
+        rs_removed.extend((svc.key, k) for k in old_rs)
+    cur_keys = {s.key for s in cur.services}
+    removed = tuple(s.key for s in prev.services if s.key not in cur_keys)
+    for key in removed:
+        old_svc = prev.service(key)
+        if old_svc is not None:
+            rs_removed.extend((key, rs.key) for rs in old_svc.real_servers)
+    totals = ZERO_RATES
+    if prev.totals is not None and cur.totals is not None:
+        totals = Rates.between(prev.totals.stats, cur.totals.stats, dt)
+    return SnapshotDiff(
+        interval=dt,
+        added_services=tuple(added),
+        removed_services=removed,
+        changed_services=MappingProxyType(changed),
+        added_real_servers=tuple(rs_added),
+        removed_real_servers=tuple(rs_removed),
+        changed_real_servers=MappingProxyType(rs_changed),
+        service_rates=MappingProxyType(svc_rates),
+        real_server_rates=MappingProxyType(rs_rates),
+        totals_rates=totals,
+    )

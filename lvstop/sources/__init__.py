@@ -1,0 +1,1 @@
+"""Readers of the kernel and keepalived; each produces model values."""
