@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from lvstop import __version__
 from lvstop.director import Director
@@ -24,14 +25,24 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _add_source_args(p: argparse.ArgumentParser) -> None:
+def _add_source_args(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """--demo/--seed on the main parser and again on each subcommand.
+
+    On subcommands the defaults are suppressed so `lvstop --demo snapshot` and
+    `lvstop snapshot --demo` mean the same thing.
+    """
+    unset: dict[str, object] = {"default": argparse.SUPPRESS} if sub else {}
     p.add_argument(
         "--demo",
         action="store_true",
         help="use the built-in simulated director instead of this host",
+        **unset,  # type: ignore[arg-type]
     )
     p.add_argument(
-        "--seed", type=int, default=1, help="random seed of the simulated director (with --demo)"
+        "--seed",
+        type=int,
+        help="random seed of the simulated director (with --demo; default 1)",
+        **({"default": 1} | unset),  # type: ignore[arg-type]
     )
 
 
@@ -55,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the IPVS table once: services, real servers, counters, rates "
         "and whether each VIP is present on this node.",
     )
-    _add_source_args(snap)
+    _add_source_args(snap, sub=True)
     snap.add_argument("--json", action="store_true", help="one JSON document (lvstop.snapshot/1)")
     snap.add_argument(
         "--interval",
@@ -113,6 +124,12 @@ def cmd_live(args: argparse.Namespace) -> int:
     from lvstop.model.diff import diff
     from lvstop.report import render
 
+    from lvstop import config
+
+    cfg = config.load(args.config)
+    for warning in cfg.warnings:
+        print(f"lvstop: {warning}", file=sys.stderr)
+    interval = args.interval if args.interval is not None else cfg.interval
     director = open_director(args.demo, args.seed)
     prev = None
     try:
@@ -122,7 +139,7 @@ def cmd_live(args: argparse.Namespace) -> int:
             sys.stdout.write("\x1b[H\x1b[2J" + render(snap, d))
             sys.stdout.flush()
             prev = snap
-            time.sleep(args.interval)
+            time.sleep(interval)
     finally:
         director.close()
 

@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from lvstop.errors import NotADirector, SourceError
 from lvstop.model import Service, Snapshot, SourceKind
+from lvstop.model.capabilities import Capabilities
 from lvstop.model.ipvs import Totals
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What this director's backend can do; the UI shows only what is possible."""
-
-    write: bool
-    reason: str = ""
 
 
 class Director(Protocol):

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 class ConnKey:
     """Service, real server and state of a group of connection entries.
 
-    `protocol` is the /proc name ("TCP", "UDP", "SCTP", "IP" for fwmark services
-    and persistence templates, ...); for fwmark entries `vaddr` is the mark.
+    `protocol` is the /proc name ("TCP", "UDP", "SCTP", ...; "IP" for entries of
+    fwmark services, whose `vaddr` is then the mark). Persistence templates carry
+    their service's protocol and client port 0.
     """
 
     protocol: str
