@@ -8,7 +8,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from lvstop import __version__
 from lvstop.director import Director
@@ -121,10 +120,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 def cmd_live(args: argparse.Namespace) -> int:
     """A plain refreshing table, like `watch ipvsadm`, with lvstop's own rates."""
+    from lvstop import config
     from lvstop.model.diff import diff
     from lvstop.report import render
-
-    from lvstop import config
 
     cfg = config.load(args.config)
     for warning in cfg.warnings:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -134,4 +133,4 @@ class LiveDirector:
 def _with_vip(svc: Service, interface: str | None) -> Service:
     if svc.key.is_fwmark:
         return svc
-    return replace(svc, vip_present=interface is not None, vip_interface=interface)
+    return svc.with_vip(interface is not None, interface)

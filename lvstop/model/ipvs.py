@@ -8,6 +8,7 @@ came from.
 from __future__ import annotations
 
 import enum
+import socket
 from dataclasses import dataclass, field
 
 
@@ -173,11 +174,9 @@ class ServiceKey:
 
     def sort_key(self) -> tuple[int, int, int, bytes, int]:
         """Order like ipvsadm's listing would group them: fwmark last, by address bytes."""
-        import ipaddress
-
         if self.address is None:
             return (1, int(self.family), self.fwmark, b"", 0)
-        packed = ipaddress.ip_address(self.address).packed
+        packed = socket.inet_pton(int(self.family), self.address)
         return (0, int(self.family), int(self.protocol or 0), packed, self.port)
 
 
@@ -243,6 +242,13 @@ class Service:
     @property
     def flag_names(self) -> tuple[str, ...]:
         return flag_names(self.flags, self.scheduler)
+
+    def with_vip(self, present: bool | None, interface: str | None) -> Service:
+        """This service with its VIP presence set (a hot path: no dataclasses.replace)."""
+        return Service(
+            self.key, self.scheduler, self.flags, self.timeout, self.netmask, self.pe_name,
+            self.stats, self.rates, self.real_servers, present, interface,
+        )  # fmt: skip
 
     def real_server(self, key: RealServerKey) -> RealServer | None:
         for rs in self.real_servers:

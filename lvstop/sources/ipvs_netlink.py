@@ -13,13 +13,18 @@ destinations (identical bytes since the previous poll) reuse the previous object
 from __future__ import annotations
 
 import errno
+import operator
 import socket
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lvstop.errors import NotADirector, SourceError
 from lvstop.model.ipvs import (
+    ZERO_COUNTERS,
+    ZERO_RATES,
     Counters,
     Family,
     Forward,
@@ -31,13 +36,12 @@ from lvstop.model.ipvs import (
 )
 from lvstop.sources.genl import (
     HEADERS_LEN,
+    NLA_F_NESTED,
     NLA_HDR,
     NLM_F_DUMP,
     GenlSocket,
     NetlinkError,
     iter_attrs,
-    nla,
-    nla_nested,
 )
 
 IPVS_GENL_VERSION = 1
@@ -100,14 +104,39 @@ def _swap16(v: int) -> int:
     return ((v & 0xFF) << 8) | (v >> 8)
 
 
+Key = tuple[str, int]
+"""(level, attribute type), e.g. ("dest", D_WEIGHT) or ("s64", 1)."""
+
+_S64 = tuple(("s64", i) for i in STATS64_ATTRS)
+# The canonical order in which both decoding paths hand values to the builders.
+SERVICE_KEYS: tuple[Key, ...] = (
+    ("svc", SVC_AF), ("svc", SVC_PROTOCOL), ("svc", SVC_ADDR), ("svc", SVC_PORT),
+    ("svc", SVC_FWMARK), ("svc", SVC_SCHED), ("svc", SVC_FLAGS), ("svc", SVC_TIMEOUT),
+    ("svc", SVC_NETMASK), ("svc", SVC_PE), *_S64,
+)  # fmt: skip
+DEST_KEYS: tuple[Key, ...] = (
+    ("dest", D_ADDR), ("dest", D_PORT), ("dest", D_FWD), ("dest", D_WEIGHT),
+    ("dest", D_UTHR), ("dest", D_LTHR), ("dest", D_ACTIVE), ("dest", D_INACT),
+    ("dest", D_PERSIST), ("dest", D_AF), *_S64,
+    ("dest", D_TUN_TYPE), ("dest", D_TUN_PORT), ("dest", D_TUN_FLAGS),
+)  # fmt: skip
+
+
 @dataclass(slots=True)
 class _Layout:
-    """Precompiled decoder for one message shape."""
+    """Precompiled decoder for one message shape.
 
-    headers: struct.Struct
+    `full` reads the whole message: every attribute header and the payloads we use.
+    `headers` picks the header fields out of that tuple; they must equal `expected`
+    for the layout to apply. `values` then picks the used payloads in canonical order
+    (a key the message lacks points at a 0 appended to the tuple).
+    """
+
+    full: struct.Struct
+    headers: Callable[[tuple[Any, ...]], tuple[int, ...]]
     expected: tuple[int, ...]
-    values: struct.Struct
-    index: dict[tuple[str, int], int]
+    values: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    complete: bool  # every key present: no 0 needs appending
 
 
 def _walk(
@@ -115,8 +144,8 @@ def _walk(
     start: int,
     end: int,
     level: str,
-    out: dict[tuple[str, int], object],
-    layout: list[tuple[int, str, tuple[str, int] | None]],
+    out: dict[Key, object],
+    layout: list[tuple[int, str, Key | None]],
 ) -> None:
     """Generic decoder: fill `out` and record each attribute's position and code."""
     for attr_type, poff, plen in iter_attrs(buf, start, end):
@@ -140,60 +169,83 @@ def _walk(
 
 def _compile(
     msg_start: int,
-    layout: list[tuple[int, str, tuple[str, int] | None]],
+    positions: list[tuple[int, str, Key | None]],
     buf: bytes | bytearray,
     msg_len: int,
+    keys: tuple[Key, ...],
 ) -> _Layout:
-    hfmt, vfmt = ["="], ["="]
-    hpos, vpos = 0, 0
+    fmt = ["="]
+    pos = 0
+    n = 0
+    header_idx: list[int] = []
     expected: list[int] = []
-    index: dict[tuple[str, int], int] = {}
-    for off, code, key in layout:
+    value_idx: dict[Key, int] = {}
+    for off, code, key in positions:
         rel = off - msg_start
+        if rel > pos:
+            fmt.append(f"{rel - pos}x")
+        fmt.append(code)
+        pos = rel + struct.calcsize("=" + code)
         if key is None:
-            hfmt.append(f"{rel - hpos}x" if rel > hpos else "")
-            hfmt.append("HH")
-            hpos = rel + 4
+            header_idx += [n, n + 1]
             expected.extend(NLA_HDR.unpack_from(buf, off))
+            n += 2
         else:
-            vfmt.append(f"{rel - vpos}x" if rel > vpos else "")
-            vfmt.append(code)
-            index[key] = len(index)
-            vpos = rel + struct.calcsize("=" + code)
-    hfmt.append(f"{msg_len - hpos}x" if msg_len > hpos else "")
+            value_idx[key] = n
+            n += 1
+    if msg_len > pos:
+        fmt.append(f"{msg_len - pos}x")
+    pad = n  # index of the 0 appended for keys this layout lacks
     return _Layout(
-        struct.Struct("".join(hfmt)), tuple(expected), struct.Struct("".join(vfmt)), index
+        struct.Struct("".join(fmt)),
+        operator.itemgetter(*header_idx),
+        tuple(expected),
+        operator.itemgetter(*(value_idx.get(k, pad) for k in keys)),
+        all(k in value_idx for k in keys),
     )
 
 
 class _Decoder:
-    """Decodes messages of one kind, caching a layout per message length."""
+    """Decodes messages of one kind into value tuples in the canonical key order."""
 
-    def __init__(self) -> None:
-        self.layouts: dict[int, _Layout | None] = {}
+    def __init__(self, keys: tuple[Key, ...]) -> None:
+        self.keys = keys
+        self.layouts: dict[int, list[_Layout]] = {}
         self.fast = 0
         self.slow = 0
 
-    def decode(self, buf: bytearray, off: int, length: int) -> dict[tuple[str, int], object]:
-        layout = self.layouts.get(length)
-        if layout is not None and layout.headers.unpack_from(buf, off) == layout.expected:
-            self.fast += 1
-            vals = layout.values.unpack_from(buf, off)
-            return {key: vals[i] for key, i in layout.index.items()}
+    def decode(self, buf: bytearray, off: int, length: int) -> tuple[Any, ...]:
+        for layout in self.layouts.get(length, ()):
+            t = layout.full.unpack_from(buf, off)
+            if layout.headers(t) == layout.expected:
+                self.fast += 1
+                return layout.values(t if layout.complete else (*t, 0))
         self.slow += 1
-        out: dict[tuple[str, int], object] = {}
-        positions: list[tuple[int, str, tuple[str, int] | None]] = []
+        out: dict[Key, object] = {}
+        positions: list[tuple[int, str, Key | None]] = []
         _walk(buf, off + HEADERS_LEN, off + length, "cmd", out, positions)
-        if length not in self.layouts:
-            self.layouts[length] = _compile(off, positions, buf, length)
-        return out
+        known = self.layouts.setdefault(length, [])
+        if len(known) < 8:  # a few shapes per length (e.g. "rr" vs "wrr"), never unbounded
+            known.append(_compile(off, positions, buf, length, self.keys))
+        return tuple(out.get(k, 0) for k in self.keys)
+
+
+_ADDRS: dict[tuple[bytes, int], str] = {}
 
 
 def _addr(raw: object, family: int) -> str:
-    data = bytes(raw) if isinstance(raw, (bytes, bytearray)) else b""
-    if family == socket.AF_INET6:
-        return socket.inet_ntop(socket.AF_INET6, data[:16].ljust(16, b"\0"))
-    return socket.inet_ntop(socket.AF_INET, data[:4].ljust(4, b"\0"))
+    """Text form of a 16-byte kernel address, cached: a table repeats few addresses."""
+    text = _ADDRS.get((raw, family))  # type: ignore[arg-type]
+    if text is None:
+        data = raw if isinstance(raw, bytes) else b""
+        if family == socket.AF_INET6:
+            text = socket.inet_ntop(socket.AF_INET6, data[:16].ljust(16, b"\0"))
+        else:
+            text = socket.inet_ntop(socket.AF_INET, data[:4].ljust(4, b"\0"))
+        if len(_ADDRS) > 65536:
+            _ADDRS.clear()
+        _ADDRS[(data, family)] = text
+    return text
 
 
 def _cstr(raw: object) -> str:
@@ -201,28 +253,16 @@ def _cstr(raw: object) -> str:
     return data.split(b"\0", 1)[0].decode("ascii", "replace")
 
 
-def _int(v: object) -> int:
-    return v if isinstance(v, int) else 0
+_ZERO5 = (0, 0, 0, 0, 0)
+_FAMILIES = {int(f): f for f in Family}
 
 
-def _stats(d: dict[tuple[str, int], object]) -> tuple[Counters, Rates]:
-    g = d.get
-    return (
-        Counters(
-            _int(g(("s64", 1))),
-            _int(g(("s64", 2))),
-            _int(g(("s64", 3))),
-            _int(g(("s64", 4))),
-            _int(g(("s64", 5))),
-        ),
-        Rates(
-            float(_int(g(("s64", 6)))),
-            float(_int(g(("s64", 7)))),
-            float(_int(g(("s64", 8)))),
-            float(_int(g(("s64", 9)))),
-            float(_int(g(("s64", 10)))),
-        ),
-    )
+def _counters(v: tuple[Any, ...]) -> Counters:
+    return ZERO_COUNTERS if v == _ZERO5 else Counters(*v)
+
+
+def _rates(v: tuple[Any, ...]) -> Rates:
+    return ZERO_RATES if v == _ZERO5 else Rates(*v)
 
 
 def _netmask_prefix(raw: object, family: int) -> int:
@@ -231,16 +271,8 @@ def _netmask_prefix(raw: object, family: int) -> int:
         return 128 if family == socket.AF_INET6 else 32
     if family == socket.AF_INET6:
         # The kernel keeps the v6 prefix length as a native integer in this field.
-        return int.from_bytes(data, "little" if struct.pack("=H", 1)[0] else "big")
+        return int.from_bytes(data, sys.byteorder)
     return int.from_bytes(data, "big").bit_count()
-
-
-@dataclass(frozen=True, slots=True)
-class _RawService:
-    """A service from the dump plus the request attribute that names it."""
-
-    service: Service
-    selector: bytes
 
 
 class IpvsNetlink:
@@ -256,9 +288,9 @@ class IpvsNetlink:
                     "this host is not an LVS director"
                 ) from None
             raise SourceError(f"IPVS netlink: {exc.strerror}") from None
-        self._svc = _Decoder()
-        self._dest = _Decoder()
-        self._dest_cache: dict[bytes, RealServer] = {}
+        self._svc = _Decoder(SERVICE_KEYS)
+        self._dest = _Decoder(DEST_KEYS)
+        self._dest_cache: dict[tuple[Any, ...], RealServer] = {}
 
     def close(self) -> None:
         self._sock.close()
@@ -281,119 +313,114 @@ class IpvsNetlink:
 
     def read(self) -> list[Service]:
         """Every service with its real servers. Raises SourceError (EPERM etc.)."""
+        fresh: dict[tuple[Any, ...], RealServer] = {}
         try:
-            raw = self._services()
-            out: list[Service] = []
-            for rs in raw:
-                dests = self._dests(rs.selector, rs.service.key.family)
-                out.append(_with_dests(rs.service, dests))
-            return out
+            out = [
+                _service_from(values, self._dests(selector, values[0] or socket.AF_INET, fresh))
+                for values, selector in self._services()
+            ]
         except NetlinkError as exc:
             if exc.errno == errno.EPERM:
                 raise PermissionError(exc.errno, "IPVS netlink needs CAP_NET_ADMIN") from None
             raise SourceError(f"IPVS netlink dump failed: {exc.strerror}") from None
+        # Only what this poll saw is worth remembering for the next one.
+        self._dest_cache = fresh
+        return out
 
-    def _services(self) -> list[_RawService]:
-        out: list[_RawService] = []
+    def _services(self) -> list[tuple[tuple[Any, ...], bytes]]:
+        """(values in SERVICE_KEYS order, dest-dump request naming it) per service."""
+        out: list[tuple[tuple[Any, ...], bytes]] = []
         decode = self._svc.decode
         for buf, off, length in self._sock.request(
             self._sock.family_id, IPVS_CMD_GET_SERVICE, IPVS_GENL_VERSION, b"", NLM_F_DUMP
         ):
-            d = decode(buf, off, length)
-            out.append(_service_from(d))
+            v = decode(buf, off, length)
+            out.append((v, _selector(v)))
         return out
 
-    def _dests(self, selector: bytes, svc_family: int) -> tuple[RealServer, ...]:
+    def _dests(
+        self, selector: bytes, svc_family: int, fresh: dict[tuple[Any, ...], RealServer]
+    ) -> tuple[RealServer, ...]:
         decode = self._dest.decode
         old = self._dest_cache
-        new: dict[bytes, RealServer] = {}
         dests: list[RealServer] = []
         for buf, off, length in self._sock.request(
             self._sock.family_id, IPVS_CMD_GET_DEST, IPVS_GENL_VERSION, selector, NLM_F_DUMP
         ):
-            raw = bytes(buf[off + 16 : off + length])  # skip nlmsghdr: seq differs per poll
-            rs = old.get(raw)
-            if rs is None:
-                rs = _dest_from(decode(buf, off, length), svc_family)
-            new[raw] = rs
+            v = decode(buf, off, length)
+            # A destination whose every value is unchanged reuses last poll's object.
+            rs = old.get(v)
+            if rs is None or rs.family is not _FAMILIES[v[9] or svc_family]:
+                rs = _dest_from(v, svc_family)
+            fresh[v] = rs
             dests.append(rs)
-        # Keep the cache as large as the table, no larger.
-        old.update(new)
-        if len(old) > 2 * len(new) + 1024:
-            self._dest_cache = new
         return tuple(dests)
 
 
-def _service_from(d: dict[tuple[str, int], object]) -> _RawService:
-    family = _int(d.get(("svc", SVC_AF))) or socket.AF_INET
-    fwmark = _int(d.get(("svc", SVC_FWMARK)))
-    af = nla(SVC_AF, struct.pack("=H", family))
-    if fwmark:
-        key = ServiceKey(Family(family), None, None, 0, fwmark)
-        selector = nla_nested(IPVS_CMD_ATTR_SERVICE, af, nla(SVC_FWMARK, struct.pack("=I", fwmark)))
+_V4_SELECTOR = struct.Struct("=HH HHH2x HHH2x HH16s HH2s2x")
+_V4_SELECTOR_LEN = _V4_SELECTOR.size
+_FWM_SELECTOR = struct.Struct("=HH HHH2x HHI")
+
+
+def _selector(v: tuple[Any, ...]) -> bytes:
+    """The IPVS_CMD_ATTR_SERVICE nest naming a service in a dest-dump request."""
+    family = v[0] or socket.AF_INET
+    if v[4]:  # fwmark
+        return _FWM_SELECTOR.pack(
+            _FWM_SELECTOR.size, IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED,
+            6, SVC_AF, family, 8, SVC_FWMARK, v[4],
+        )  # fmt: skip
+    addr = v[2] if isinstance(v[2], bytes) else b""
+    return _V4_SELECTOR.pack(
+        _V4_SELECTOR_LEN, IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED,
+        6, SVC_AF, family, 6, SVC_PROTOCOL, v[1], 20, SVC_ADDR, addr.ljust(16, b"\0"),
+        6, SVC_PORT, struct.pack("=H", v[3]),
+    )  # fmt: skip
+
+
+_PROTOCOLS = {int(p): p for p in Protocol}
+
+
+def _service_from(v: tuple[Any, ...], dests: tuple[RealServer, ...]) -> Service:
+    """Build a service from values in SERVICE_KEYS order and its real servers."""
+    family = v[0] or socket.AF_INET
+    if v[4]:
+        key = ServiceKey(_FAMILIES[family], None, None, 0, v[4])
     else:
-        proto = _int(d.get(("svc", SVC_PROTOCOL)))
-        raw_addr = d.get(("svc", SVC_ADDR))
-        port = _swap16(_int(d.get(("svc", SVC_PORT))))
-        key = ServiceKey(Family(family), Protocol(proto), _addr(raw_addr, family), port, 0)
-        addr_bytes = bytes(raw_addr) if isinstance(raw_addr, (bytes, bytearray)) else b""
-        selector = nla_nested(
-            IPVS_CMD_ATTR_SERVICE,
-            af,
-            nla(SVC_PROTOCOL, struct.pack("=H", proto)),
-            nla(SVC_ADDR, addr_bytes),
-            nla(SVC_PORT, struct.pack("!H", port)),
-        )
-    stats, rates = _stats(d)
-    pe = d.get(("svc", SVC_PE))
-    svc = Service(
-        key=key,
-        scheduler=_cstr(d.get(("svc", SVC_SCHED))),
-        flags=_int(d.get(("svc", SVC_FLAGS))),
-        timeout=_int(d.get(("svc", SVC_TIMEOUT))),
-        netmask=_netmask_prefix(d.get(("svc", SVC_NETMASK)), family),
-        pe_name=_cstr(pe) or None if pe is not None else None,
-        stats=stats,
-        rates=rates,
-    )
-    return _RawService(svc, selector)
-
-
-def _dest_from(d: dict[tuple[str, int], object], svc_family: int) -> RealServer:
-    family = _int(d.get(("dest", D_AF))) or svc_family
-    stats, rates = _stats(d)
-    g = d.get
-    return RealServer(
-        address=_addr(g(("dest", D_ADDR)), family),
-        port=_swap16(_int(g(("dest", D_PORT)))),
-        forward=Forward(_int(g(("dest", D_FWD))) & 0x7),
-        weight=_int(g(("dest", D_WEIGHT))),
-        u_threshold=_int(g(("dest", D_UTHR))),
-        l_threshold=_int(g(("dest", D_LTHR))),
-        active_conns=_int(g(("dest", D_ACTIVE))),
-        inactive_conns=_int(g(("dest", D_INACT))),
-        persistent_conns=_int(g(("dest", D_PERSIST))),
-        stats=stats,
-        rates=rates,
-        family=Family(family),
-        tun_type=_int(g(("dest", D_TUN_TYPE))),
-        tun_port=_swap16(_int(g(("dest", D_TUN_PORT)))),
-        tun_flags=_int(g(("dest", D_TUN_FLAGS))),
-    )
-
-
-def _with_dests(svc: Service, dests: tuple[RealServer, ...]) -> Service:
+        key = ServiceKey(_FAMILIES[family], _PROTOCOLS[v[1]], _addr(v[2], family), _swap16(v[3]), 0)
     return Service(
-        key=svc.key,
-        scheduler=svc.scheduler,
-        flags=svc.flags,
-        timeout=svc.timeout,
-        netmask=svc.netmask,
-        pe_name=svc.pe_name,
-        stats=svc.stats,
-        rates=svc.rates,
-        real_servers=dests,
+        key,
+        _cstr(v[5]),
+        v[6],
+        v[7],
+        _netmask_prefix(v[8], family),
+        (_cstr(v[9]) or None) if v[9] else None,
+        _counters(v[10:15]),
+        _rates(v[15:20]),
+        dests,
     )
 
 
-DecodeFn = Callable[[bytearray, int, int], dict[tuple[str, int], object]]
+_FORWARDS = tuple(Forward)
+
+
+def _dest_from(v: tuple[Any, ...], svc_family: int) -> RealServer:
+    """Build a real server from values in DEST_KEYS order (the hot path: keep it lean)."""
+    family = v[9] or svc_family
+    return RealServer(
+        _addr(v[0], family),
+        ((v[1] & 0xFF) << 8) | (v[1] >> 8),
+        _FORWARDS[v[2] & 0x7],
+        v[3],
+        v[4],
+        v[5],
+        v[6],
+        v[7],
+        v[8],
+        _counters(v[10:15]),
+        _rates(v[15:20]),
+        _FAMILIES[family],
+        v[20],
+        ((v[21] & 0xFF) << 8) | (v[21] >> 8),
+        v[22],
+    )

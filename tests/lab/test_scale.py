@@ -39,6 +39,8 @@ def big(seed: Topology) -> Iterator[str]:
     ns = "scale"
     subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
     subprocess.run(["ip", "netns", "add", ns], check=True)
+    # With no local routing table yet, the kernel calls every address "not unicast".
+    subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
     try:
         seed.run(ns, "ipvsadm", "-R", input=rules(), timeout=300)
         yield ns

@@ -79,8 +79,12 @@ def lvstop_id(svc: dict[str, Any]) -> str:
     return f"{svc['protocol'].upper()} {hostport(svc['address'], svc['port'])}"
 
 
-def _numbers(tokens: list[str], n: int) -> tuple[int, ...]:
-    return tuple(int(t) for t in tokens[-n:])
+def _numbers(tokens: list[str], n: int) -> tuple[int, ...] | None:
+    """The last n tokens as integers, or None when they are not all numbers."""
+    tail = tokens[-n:]
+    if len(tail) < n or not all(t.isdigit() for t in tail):
+        return None
+    return tuple(int(t) for t in tail)
 
 
 def _table(text: str, n: int) -> dict[str, tuple[tuple[int, ...], dict[str, tuple[int, ...]]]]:
@@ -92,11 +96,14 @@ def _table(text: str, n: int) -> dict[str, tuple[tuple[int, ...], dict[str, tupl
         if not tok or not tok[-1].isdigit():
             continue
         if tok[0] in ("TCP", "UDP", "SCTP", "FWM"):
-            sid, _ = _svc_id(tok)
+            # In --thresholds/--persistent-conn listings service lines carry no numbers.
+            sid, used = _svc_id(tok)
             cur = {}
-            out[sid] = (_numbers(tok, n), cur)
+            out[sid] = (_numbers(tok[used:], n) or (), cur)
         elif tok[0] == "->" and cur is not None:
-            cur[_norm_hostport(tok[1])] = _numbers(tok, n)
+            nums = _numbers(tok[2:], n)
+            if nums is not None:
+                cur[_norm_hostport(tok[1])] = nums
     return out
 
 

@@ -116,12 +116,14 @@ def svc_msg(
 
 
 def test_dest_fast_path_equals_generic_path() -> None:
-    dec = nl._Decoder()
+    dec = nl._Decoder(nl.DEST_KEYS)
     first = dec.decode(*_args(dest_msg("198.18.23.4", 8765, 5, conns=30)))
     assert dec.slow == 1 and dec.fast == 0
     second = dec.decode(*_args(dest_msg("198.18.23.10", 8765, 7, active=4, conns=9)))
     assert dec.fast == 1
-    generic = nl._Decoder().decode(*_args(dest_msg("198.18.23.10", 8765, 7, active=4, conns=9)))
+    generic = nl._Decoder(nl.DEST_KEYS).decode(
+        *_args(dest_msg("198.18.23.10", 8765, 7, active=4, conns=9))
+    )
     assert second == generic
     rs = nl._dest_from(first, socket.AF_INET)
     assert (rs.address, rs.port, rs.weight, rs.forward) == ("198.18.23.4", 8765, 5, Forward.ROUTE)
@@ -136,7 +138,7 @@ def test_dest_fast_path_equals_generic_path() -> None:
 
 
 def test_same_length_different_layout_falls_back() -> None:
-    dec = nl._Decoder()
+    dec = nl._Decoder(nl.DEST_KEYS)
     a = dest_msg("198.18.23.4", 80, 1)
     dec.decode(*_args(a))
     # Swap two attributes of equal size: same length, different headers.
@@ -146,37 +148,48 @@ def test_same_length_different_layout_falls_back() -> None:
     b[i5 : i5 + 8], b[i6 : i6 + 8] = b[i6 : i6 + 8], b[i5 : i5 + 8]
     out = dec.decode(*_args(b))
     assert dec.slow == 2
-    assert out[("dest", nl.D_UTHR)] == 100 and out[("dest", nl.D_WEIGHT)] == 9
+    assert out[nl.DEST_KEYS.index(("dest", nl.D_UTHR))] == 100
+    assert out[nl.DEST_KEYS.index(("dest", nl.D_WEIGHT))] == 9
+    # A third message of that second shape now takes the fast path too.
+    dec.decode(*_args(b))
+    assert dec.fast == 1
 
 
 def test_old_kernel_without_tunnel_attributes() -> None:
-    out = nl._Decoder().decode(*_args(dest_msg("198.18.23.4", 80, 1, with_tun=False)))
+    out = nl._Decoder(nl.DEST_KEYS).decode(*_args(dest_msg("198.18.23.4", 80, 1, with_tun=False)))
     rs = nl._dest_from(out, socket.AF_INET)
     assert rs.tun_type == 0 and rs.tun_port == 0 and rs.weight == 1
 
 
 def test_ipv6_dest_and_tunnel_port_byte_order() -> None:
     msg = dest_msg("2001:db8::10", 443, 3, fwd=2, tun_port=6080, family=socket.AF_INET6)
-    rs = nl._dest_from(nl._Decoder().decode(*_args(msg)), socket.AF_INET)
+    rs = nl._dest_from(nl._Decoder(nl.DEST_KEYS).decode(*_args(msg)), socket.AF_INET)
     assert rs.address == "2001:db8::10" and rs.family is Family.INET6
     assert rs.forward is Forward.TUNNEL and rs.tun_port == 6080 and rs.port == 443
 
 
 def test_service_v4_persistent_and_selector() -> None:
-    d = nl._Decoder().decode(*_args(svc_msg("198.18.23.73", 8765, "rr", timeout=120, flags=3)))
-    raw = nl._service_from(d)
-    svc = raw.service
+    d = nl._Decoder(nl.SERVICE_KEYS).decode(
+        *_args(svc_msg("198.18.23.73", 8765, "rr", timeout=120, flags=3))
+    )
+    svc = nl._service_from(d, ())
+    selector = nl._selector(d)
     assert svc.key.protocol is Protocol.TCP and svc.key.address == "198.18.23.73"
     assert svc.key.port == 8765 and svc.timeout == 120 and svc.persistent
     assert svc.netmask == 32 and svc.stats.conns == 30 and svc.stats.inbytes == 12330
     assert svc.rates.cps == 2.0 and svc.scheduler == "rr"
     # The dest dump request names the service by AF + protocol + address + port.
-    assert struct.pack("!H", 8765) in raw.selector
-    assert socket.inet_aton("198.18.23.73") in raw.selector
+    assert selector == nla_nested(
+        1,
+        nla(1, struct.pack("=H", socket.AF_INET)),
+        nla(2, struct.pack("=H", socket.IPPROTO_TCP)),
+        nla(3, socket.inet_aton("198.18.23.73").ljust(16, b"\0")),
+        nla(4, struct.pack("!H", 8765)),
+    )
 
 
 def test_service_v6_netmask_fwmark_and_pe() -> None:
-    v6 = nl._Decoder().decode(
+    v6 = nl._Decoder(nl.SERVICE_KEYS).decode(
         *_args(
             svc_msg(
                 "2001:db8::1",
@@ -190,13 +203,18 @@ def test_service_v6_netmask_fwmark_and_pe() -> None:
             )
         )
     )
-    svc = nl._service_from(v6).service
+    svc = nl._service_from(v6, ())
     assert svc.key.family is Family.INET6 and svc.netmask == 64 and svc.pe_name == "sip"
-    fw = nl._Decoder().decode(*_args(svc_msg(None, 0, "sh", fwmark=42, flags=2 | 8 | 16)))
-    svc = nl._service_from(fw).service
+    fw = nl._Decoder(nl.SERVICE_KEYS).decode(
+        *_args(svc_msg(None, 0, "sh", fwmark=42, flags=2 | 8 | 16))
+    )
+    svc = nl._service_from(fw, ())
+    assert nl._selector(fw) == nla_nested(
+        1, nla(1, struct.pack("=H", socket.AF_INET)), nla(5, struct.pack("=I", 42))
+    )
     assert svc.key.fwmark == 42 and svc.key.address is None and svc.key.protocol is None
     assert svc.flag_names == ("sh-fallback", "sh-port")
-    v4mask = nl._Decoder().decode(
+    v4mask = nl._Decoder(nl.SERVICE_KEYS).decode(
         *_args(
             svc_msg(
                 "198.18.23.73",
@@ -208,7 +226,7 @@ def test_service_v6_netmask_fwmark_and_pe() -> None:
             )
         )
     )
-    assert nl._service_from(v4mask).service.netmask == 24
+    assert nl._service_from(v4mask, ()).netmask == 24
 
 
 def _args(msg: bytearray) -> tuple[bytearray, int, int]:
