@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from lvstop import __version__
 from lvstop.director import Director
@@ -55,8 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--interval",
         type=_positive_float,
-        default=1.0,
-        help="seconds between refreshes of the live view (default 1)",
+        default=None,
+        help="seconds between refreshes of the live view (default: config, else 1)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="config file (default ~/.config/lvstop/config.yaml, else /etc/lvstop/config.yaml)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     snap = sub.add_parser(
@@ -80,7 +88,53 @@ def build_parser() -> argparse.ArgumentParser:
         help="add the connection table aggregated by real server and state",
     )
     snap.add_argument("--exact", action="store_true", help="exact numbers (no K/M/G units)")
+    _add_lint_parser(sub)
     return parser
+
+
+LINT_EPILOG = """\
+severity: error = keepalived rejects, ignores or rewrites it, or the pair cannot agree;
+warning = runs as written but is a known outage cause; info = cleanup.
+output: file:line: severity: message, then '  hint: ...'; ipvs:0 = the live IPVS table.
+exit codes: 0 clean (info only), 1 warnings or errors, 2 unusable input.
+"""
+
+
+def _add_lint_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lint = sub.add_parser(
+        "lint",
+        help="check keepalived configuration files (and this director's IPVS table)",
+        description="Check keepalived.conf files as keepalived 2.2.7 reads them.\n"
+        "Given two files (both directors of a pair), also check them against each other.",
+        epilog=LINT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lint.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        default=["/etc/keepalived/keepalived.conf"],
+        help="configuration files, one per director (default /etc/keepalived/keepalived.conf)",
+    )
+    lint.add_argument("--json", action="store_true", help="one JSON document (lvstop.lint/1)")
+    lint.add_argument(
+        "--live",
+        action="store_true",
+        help="also compare the first FILE with this director's IPVS table",
+    )
+    lint.add_argument(
+        "--config-id",
+        action="append",
+        metavar="ID",
+        help="id for @ID lines (default: this host's name, like keepalived); "
+        "repeat once per FILE to give each file its own",
+    )
+    lint.add_argument(
+        "--detect-threshold",
+        type=_positive_float,
+        metavar="S",
+        help="warn when a dead real server may go unnoticed longer than S seconds (default 30)",
+    )
 
 
 def open_director(demo: bool, seed: int) -> Director:
@@ -142,12 +196,39 @@ def cmd_live(args: argparse.Namespace) -> int:
         director.close()
 
 
+def cmd_lint(args: argparse.Namespace) -> int:
+    """Lint keepalived files; with --live also this director's IPVS table against the first."""
+    from lvstop.sources.keepalived import lint
+
+    report = lint.lint_files(
+        args.files, config_id=args.config_id, detect_threshold_s=args.detect_threshold
+    )
+    if args.live:
+        from lvstop.director import LiveDirector
+
+        director = LiveDirector()
+        try:
+            snap = director.snapshot()
+        finally:
+            director.close()
+        report = report.with_findings(lint.lint_live(report.configs[0], snap))
+    if args.json:
+        json.dump(lint.to_json(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(lint.format_text(report.findings))
+    print(lint.summary_line(report), file=sys.stderr)
+    return report.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "snapshot":
             return cmd_snapshot(args)
+        if args.command == "lint":
+            return cmd_lint(args)
         return cmd_live(args)
     except LvstopError as exc:
         print(f"lvstop: {exc}", file=sys.stderr)

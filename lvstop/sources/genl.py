@@ -74,6 +74,7 @@ class GenlSocket:
             self.sock.bind((0, 0))
             self.pid = self.sock.getsockname()[0]
             self._buf = bytearray(RECV_BUFFER)
+            self._view = memoryview(self._buf)
             self._seq = 0
             self.family_id = self._resolve(family_name)
         except BaseException:
@@ -81,6 +82,7 @@ class GenlSocket:
             raise
 
     def close(self) -> None:
+        self._view.release()
         self.sock.close()
 
     def __enter__(self) -> GenlSocket:
@@ -98,46 +100,59 @@ class GenlSocket:
                     return family_id
         raise NetlinkError(errno.ENOENT, f"generic netlink family {family_name} not found")
 
+    def send(self, msg_type: int, cmd: int, version: int, payload: bytes, flags: int) -> int:
+        """Send one request; return its sequence number."""
+        self._seq += 1
+        length = HEADERS_LEN + len(payload)
+        header = NLMSG_HDR.pack(length, msg_type, NLM_F_REQUEST | flags, self._seq, 0)
+        self.sock.send(header + GENL_HDR.pack(cmd, version, 0) + payload)
+        return self._seq
+
+    def recv(self) -> tuple[memoryview, int]:
+        """Receive one datagram into the reused buffer: (buffer, number of bytes)."""
+        return self._view, self.sock.recv_into(self._view)
+
+    @staticmethod
+    def walk(buf: memoryview, n: int, seq: int) -> tuple[list[tuple[int, int]], bool]:
+        """Split a datagram into reply messages: ([(offset, length)], finished).
+
+        `finished` is True once NLMSG_DONE, or an ACK, ended the reply; an error
+        reply raises NetlinkError. Messages of other requests are skipped.
+        """
+        unpack = NLMSG_HDR.unpack_from
+        out: list[tuple[int, int]] = []
+        off = 0
+        while off + 16 <= n:
+            mlen, mtype, _mflags, mseq, _mpid = unpack(buf, off)
+            if mlen < 16 or off + mlen > n:
+                raise NetlinkError(errno.EBADMSG, "truncated netlink message")
+            if mseq == seq:
+                if mtype in (NLMSG_ERROR, NLMSG_DONE):
+                    code = struct.unpack_from("=i", buf, off + 16)[0] if mlen >= 20 else 0
+                    if code < 0:
+                        raise NetlinkError(-code, os.strerror(-code))
+                    return out, True
+                out.append((off, mlen))
+            off += (mlen + 3) & ~3
+        return out, False
+
     def request(
         self, msg_type: int, cmd: int, version: int, payload: bytes, flags: int
-    ) -> Iterator[tuple[bytearray, int, int]]:
+    ) -> Iterator[tuple[memoryview, int, int]]:
         """Send one request and yield every reply message until it is complete.
 
         Each item is (buffer, offset, length) of one netlink message; the buffer
         is reused by the next receive, so copy what must outlive the iteration.
         A dump ends at NLMSG_DONE; a plain request ends after its reply (or ACK).
         """
-        self._seq += 1
-        seq = self._seq
-        length = HEADERS_LEN + len(payload)
-        header = NLMSG_HDR.pack(length, msg_type, NLM_F_REQUEST | flags, seq, 0)
-        self.sock.send(header + GENL_HDR.pack(cmd, version, 0) + payload)
+        seq = self.send(msg_type, cmd, version, payload, flags)
         dump = bool(flags & NLM_F_DUMP)
-        buf = self._buf
-        recv_into = self.sock.recv_into
-        unpack = NLMSG_HDR.unpack_from
         while True:
-            n = recv_into(buf)
-            off = 0
-            while off + 16 <= n:
-                mlen, mtype, _mflags, mseq, _mpid = unpack(buf, off)
-                if mlen < 16 or off + mlen > n:
-                    raise NetlinkError(errno.EBADMSG, "truncated netlink message")
-                if mseq != seq:
-                    off += (mlen + 3) & ~3
-                    continue
-                if mtype == NLMSG_ERROR:
-                    code = struct.unpack_from("=i", buf, off + 16)[0]
-                    if code:
-                        raise NetlinkError(-code, os.strerror(-code))
-                    return
-                if mtype == NLMSG_DONE:
-                    if mlen >= 20:
-                        code = struct.unpack_from("=i", buf, off + 16)[0]
-                        if code < 0:
-                            raise NetlinkError(-code, os.strerror(-code))
-                    return
-                yield buf, off, mlen
+            buf, n = self.recv()
+            messages, finished = self.walk(buf, n, seq)
+            for off, length in messages:
+                yield buf, off, length
                 if not dump and not flags & NLM_F_ACK:
                     return
-                off += (mlen + 3) & ~3
+            if finished:
+                return

@@ -37,7 +37,6 @@ from lvstop.model.ipvs import (
 from lvstop.sources.genl import (
     HEADERS_LEN,
     NLA_F_NESTED,
-    NLA_HDR,
     NLM_F_DUMP,
     GenlSocket,
     NetlinkError,
@@ -122,25 +121,55 @@ DEST_KEYS: tuple[Key, ...] = (
 )  # fmt: skip
 
 
+SEQ: Key = ("nlmsg", 8)
+"""Pseudo-key of the nlmsghdr sequence number: checked per request, not per layout."""
+
+
 @dataclass(slots=True)
 class _Layout:
     """Precompiled decoder for one message shape.
 
-    `full` reads the whole message: every attribute header and the payloads we use.
-    `headers` picks the header fields out of that tuple; they must equal `expected`
-    for the layout to apply. `values` then picks the used payloads in canonical order
-    (a key the message lacks points at a 0 appended to the tuple).
+    `full` reads the whole message (padded to 4 bytes): the netlink and genetlink
+    headers, every attribute header and the payloads we use. `headers` picks the
+    header fields out of that tuple; they must equal `expected` (with the request's
+    sequence number at `seq_pos`) for the layout to apply. `values` then picks the
+    used payloads in canonical key order (a key the message lacks points at a 0
+    appended to the tuple, see `complete`).
     """
 
     full: struct.Struct
     headers: Callable[[tuple[Any, ...]], tuple[int, ...]]
     expected: tuple[int, ...]
+    seq_pos: int
     values: Callable[[tuple[Any, ...]], tuple[Any, ...]]
     complete: bool  # every key present: no 0 needs appending
+    # For whole datagrams: the header bytes (all but seq) as a bit mask and their
+    # expected value over one message, a struct reading only the used payloads
+    # (in byte order) and the permutation into canonical order.
+    header_mask: int
+    header_bits: int
+    payloads: struct.Struct
+    order: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    _masks: dict[int, tuple[int, int]]
+
+    def expect(self, seq: int) -> tuple[int, ...]:
+        return (*self.expected[: self.seq_pos], seq, *self.expected[self.seq_pos + 1 :])
+
+    def masks(self, rows: int) -> tuple[int, int]:
+        """(mask, expected bits) over `rows` consecutive messages, cached."""
+        got = self._masks.get(rows)
+        if got is None:
+            shift = self.full.size * 8
+            mask = bits = 0
+            for i in range(rows):
+                mask |= self.header_mask << (i * shift)
+                bits |= self.header_bits << (i * shift)
+            got = self._masks[rows] = (mask, bits)
+        return got
 
 
 def _walk(
-    buf: bytes | bytearray,
+    buf: bytes | bytearray | memoryview,
     start: int,
     end: int,
     level: str,
@@ -150,7 +179,8 @@ def _walk(
     """Generic decoder: fill `out` and record each attribute's position and code."""
     for attr_type, poff, plen in iter_attrs(buf, start, end):
         key = (level, attr_type)
-        layout.append((poff - 4, "HH", None))
+        layout.append((poff - 4, "H", None))
+        layout.append((poff - 2, "H", None))
         nested = _NESTED.get(key)
         if nested is not None:
             _walk(buf, poff, poff + plen, nested, out, layout)
@@ -167,41 +197,73 @@ def _walk(
         layout.append((poff, code, key))
 
 
+# nlmsghdr (len, type, flags, seq, pid) and genlmsghdr (cmd, version, reserved).
+_MESSAGE_HEADERS: tuple[tuple[int, str, Key | None], ...] = (
+    (0, "I", None), (4, "H", None), (6, "H", None), (8, "I", SEQ), (12, "I", None),
+    (16, "B", None), (17, "B", None), (18, "H", None),
+)  # fmt: skip
+
+
 def _compile(
     msg_start: int,
     positions: list[tuple[int, str, Key | None]],
-    buf: bytes | bytearray,
+    buf: bytes | bytearray | memoryview,
     msg_len: int,
     keys: tuple[Key, ...],
 ) -> _Layout:
     fmt = ["="]
-    pos = 0
-    n = 0
+    pfmt = ["="]
+    pos = ppos = 0
     header_idx: list[int] = []
     expected: list[int] = []
     value_idx: dict[Key, int] = {}
-    for off, code, key in positions:
+    payload_keys: list[Key] = []
+    header_mask = 0
+    seq_pos = 0
+    entries = [(msg_start + o, c, k) for o, c, k in _MESSAGE_HEADERS] + positions
+    for n, (off, code, key) in enumerate(entries):
         rel = off - msg_start
+        size = struct.calcsize("=" + code)
         if rel > pos:
             fmt.append(f"{rel - pos}x")
         fmt.append(code)
-        pos = rel + struct.calcsize("=" + code)
-        if key is None:
-            header_idx += [n, n + 1]
-            expected.extend(NLA_HDR.unpack_from(buf, off))
-            n += 2
+        pos = rel + size
+        if key is None or key == SEQ:
+            if key == SEQ:
+                seq_pos = len(header_idx)
+            else:
+                header_mask |= ((1 << (8 * size)) - 1) << (8 * rel)
+            header_idx.append(n)
+            expected.append(struct.unpack_from("=" + code, buf, off)[0])
         else:
             value_idx[key] = n
-            n += 1
-    if msg_len > pos:
-        fmt.append(f"{msg_len - pos}x")
-    pad = n  # index of the 0 appended for keys this layout lacks
+            if rel > ppos:
+                pfmt.append(f"{rel - ppos}x")
+            pfmt.append(code)
+            ppos = rel + size
+            payload_keys.append(key)
+    stride = (msg_len + 3) & ~3
+    if stride > pos:
+        fmt.append(f"{stride - pos}x")
+    if stride > ppos:
+        pfmt.append(f"{stride - ppos}x")
+    pad = len(entries)  # index of the 0 appended for keys this layout lacks
+    message = int.from_bytes(bytes(buf[msg_start : msg_start + stride]), sys.byteorder)
+    payload_pad = len(payload_keys)
     return _Layout(
         struct.Struct("".join(fmt)),
         operator.itemgetter(*header_idx),
         tuple(expected),
+        seq_pos,
         operator.itemgetter(*(value_idx.get(k, pad) for k in keys)),
         all(k in value_idx for k in keys),
+        header_mask,
+        message & header_mask,
+        struct.Struct("".join(pfmt)),
+        operator.itemgetter(
+            *(payload_keys.index(k) if k in value_idx else payload_pad for k in keys)
+        ),
+        {},
     )
 
 
@@ -214,10 +276,42 @@ class _Decoder:
         self.fast = 0
         self.slow = 0
 
-    def decode(self, buf: bytearray, off: int, length: int) -> tuple[Any, ...]:
+    def decode_datagram(self, buf: memoryview, n: int, seq: int) -> list[tuple[Any, ...]] | None:
+        """All messages of a datagram at C speed, if they all share one known layout.
+
+        The common case for a destination dump: one datagram holds every real
+        server of a service, all encoded alike. None means "use the per-message
+        path" (mixed shapes, a new shape, or the end-of-dump message).
+        """
+        if n < 16:
+            return None
+        length = int.from_bytes(buf[0:4], sys.byteorder)
+        if int.from_bytes(buf[8:12], sys.byteorder) != seq:
+            return None
         for layout in self.layouts.get(length, ()):
+            if n % layout.full.size:
+                continue
+            # Every header of every message checked at once, as one masked compare
+            # of the datagram read as a big integer; then the payloads in C.
+            mask, bits = layout.masks(n // layout.full.size)
+            if int.from_bytes(buf[:n], sys.byteorder) & mask != bits:
+                continue
+            rows = list(layout.payloads.iter_unpack(buf[:n]))
+            self.fast += len(rows)
+            if not layout.complete:
+                rows = [(*t, 0) for t in rows]
+            return list(map(layout.order, rows))
+        return None
+
+    def decode(
+        self, buf: memoryview | bytearray, off: int, length: int, seq: int
+    ) -> tuple[Any, ...]:
+        """One message: a known layout's fast path, else the generic walk."""
+        for layout in self.layouts.get(length, ()):
+            if off + layout.full.size > len(buf):
+                continue
             t = layout.full.unpack_from(buf, off)
-            if layout.headers(t) == layout.expected:
+            if layout.headers(t) == layout.expect(seq):
                 self.fast += 1
                 return layout.values(t if layout.complete else (*t, 0))
         self.slow += 1
@@ -290,7 +384,7 @@ class IpvsNetlink:
             raise SourceError(f"IPVS netlink: {exc.strerror}") from None
         self._svc = _Decoder(SERVICE_KEYS)
         self._dest = _Decoder(DEST_KEYS)
-        self._dest_cache: dict[tuple[Any, ...], RealServer] = {}
+        self._dest_cache: dict[bytes, tuple[list[tuple[Any, ...]], tuple[RealServer, ...]]] = {}
 
     def close(self) -> None:
         self._sock.close()
@@ -313,11 +407,11 @@ class IpvsNetlink:
 
     def read(self) -> list[Service]:
         """Every service with its real servers. Raises SourceError (EPERM etc.)."""
-        fresh: dict[tuple[Any, ...], RealServer] = {}
+        fresh: dict[bytes, tuple[list[tuple[Any, ...]], tuple[RealServer, ...]]] = {}
         try:
             out = [
-                _service_from(values, self._dests(selector, values[0] or socket.AF_INET, fresh))
-                for values, selector in self._services()
+                _service_from(values, self._dests(_selector(values), values[0], fresh))
+                for values in self._dump(IPVS_CMD_GET_SERVICE, b"", self._svc, bulk=False)
             ]
         except NetlinkError as exc:
             if exc.errno == errno.EPERM:
@@ -327,34 +421,44 @@ class IpvsNetlink:
         self._dest_cache = fresh
         return out
 
-    def _services(self) -> list[tuple[tuple[Any, ...], bytes]]:
-        """(values in SERVICE_KEYS order, dest-dump request naming it) per service."""
-        out: list[tuple[tuple[Any, ...], bytes]] = []
-        decode = self._svc.decode
-        for buf, off, length in self._sock.request(
-            self._sock.family_id, IPVS_CMD_GET_SERVICE, IPVS_GENL_VERSION, b"", NLM_F_DUMP
-        ):
-            v = decode(buf, off, length)
-            out.append((v, _selector(v)))
-        return out
+    def _dump(
+        self, cmd: int, payload: bytes, decoder: _Decoder, bulk: bool = True
+    ) -> list[tuple[Any, ...]]:
+        """One dump request; every reply message as values in the decoder's key order.
+
+        `bulk` tries whole-datagram decoding first (for dumps of uniform messages).
+        """
+        sock = self._sock
+        seq = sock.send(sock.family_id, cmd, IPVS_GENL_VERSION, payload, NLM_F_DUMP)
+        out: list[tuple[Any, ...]] = []
+        while True:
+            buf, n = sock.recv()
+            rows = decoder.decode_datagram(buf, n, seq) if bulk else None
+            if rows is not None:
+                out += rows
+                continue
+            messages, finished = sock.walk(buf, n, seq)
+            out += [decoder.decode(buf, off, length, seq) for off, length in messages]
+            if finished:
+                return out
 
     def _dests(
-        self, selector: bytes, svc_family: int, fresh: dict[tuple[Any, ...], RealServer]
+        self,
+        selector: bytes,
+        svc_family: int,
+        fresh: dict[bytes, tuple[list[tuple[Any, ...]], tuple[RealServer, ...]]],
     ) -> tuple[RealServer, ...]:
-        decode = self._dest.decode
-        old = self._dest_cache
-        dests: list[RealServer] = []
-        for buf, off, length in self._sock.request(
-            self._sock.family_id, IPVS_CMD_GET_DEST, IPVS_GENL_VERSION, selector, NLM_F_DUMP
-        ):
-            v = decode(buf, off, length)
-            # A destination whose every value is unchanged reuses last poll's object.
-            rs = old.get(v)
-            if rs is None or rs.family is not _FAMILIES[v[9] or svc_family]:
-                rs = _dest_from(v, svc_family)
-            fresh[v] = rs
-            dests.append(rs)
-        return tuple(dests)
+        rows = self._dump(IPVS_CMD_GET_DEST, selector, self._dest)
+        # A service whose destinations all read exactly as in the last poll (idle
+        # servers: same counters) reuses last poll's objects; the compare runs in C.
+        last = self._dest_cache.get(selector)
+        if last is not None and last[0] == rows:
+            dests = last[1]
+        else:
+            family = svc_family or socket.AF_INET
+            dests = tuple([_dest_from(v, family) for v in rows])
+        fresh[selector] = (rows, dests)
+        return dests
 
 
 _V4_SELECTOR = struct.Struct("=HH HHH2x HHH2x HH16s HH2s2x")

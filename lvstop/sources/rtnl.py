@@ -35,7 +35,7 @@ def read_addresses() -> dict[str, str]:
 
 
 def vip_interface(addresses: Mapping[str, str], vip: str | None) -> str | None:
-    """Interface holding `vip`, or None if it is not configured here."""
+    """Interface holding `vip` (canonical text, as every source produces), or None."""
     if vip is None:
         return None
-    return addresses.get(_canonical(vip))
+    return addresses.get(vip)

@@ -93,7 +93,7 @@ def _table(text: str, n: int) -> dict[str, tuple[tuple[int, ...], dict[str, tupl
     cur: dict[str, tuple[int, ...]] | None = None
     for line in text.splitlines():
         tok = line.split()
-        if not tok or not tok[-1].isdigit():
+        if not tok:
             continue
         if tok[0] in ("TCP", "UDP", "SCTP", "FWM"):
             # In --thresholds/--persistent-conn listings service lines carry no numbers.

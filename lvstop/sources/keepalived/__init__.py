@@ -1,0 +1,1 @@
+"""keepalived as a source: its configuration and its runtime state (see runtime/)."""
