@@ -64,6 +64,30 @@ def iter_attrs(
         off += (length + 3) & ~3
 
 
+def walk(buf: memoryview, n: int, seq: int) -> tuple[list[tuple[int, int]], bool]:
+    """Split a datagram into reply messages: ([(offset, length)], finished).
+
+    `finished` is True once NLMSG_DONE, or an ACK, ended the reply; an error
+    reply raises NetlinkError. Messages of other requests are skipped.
+    """
+    unpack = NLMSG_HDR.unpack_from
+    out: list[tuple[int, int]] = []
+    off = 0
+    while off + 16 <= n:
+        mlen, mtype, _mflags, mseq, _mpid = unpack(buf, off)
+        if mlen < 16 or off + mlen > n:
+            raise NetlinkError(errno.EBADMSG, "truncated netlink message")
+        if mseq == seq:
+            if mtype in (NLMSG_ERROR, NLMSG_DONE):
+                code = struct.unpack_from("=i", buf, off + 16)[0] if mlen >= 20 else 0
+                if code < 0:
+                    raise NetlinkError(-code, os.strerror(-code))
+                return out, True
+            out.append((off, mlen))
+        off += (mlen + 3) & ~3
+    return out, False
+
+
 class GenlSocket:
     """One generic-netlink socket talking to one family."""
 
@@ -112,29 +136,7 @@ class GenlSocket:
         """Receive one datagram into the reused buffer: (buffer, number of bytes)."""
         return self._view, self.sock.recv_into(self._view)
 
-    @staticmethod
-    def walk(buf: memoryview, n: int, seq: int) -> tuple[list[tuple[int, int]], bool]:
-        """Split a datagram into reply messages: ([(offset, length)], finished).
-
-        `finished` is True once NLMSG_DONE, or an ACK, ended the reply; an error
-        reply raises NetlinkError. Messages of other requests are skipped.
-        """
-        unpack = NLMSG_HDR.unpack_from
-        out: list[tuple[int, int]] = []
-        off = 0
-        while off + 16 <= n:
-            mlen, mtype, _mflags, mseq, _mpid = unpack(buf, off)
-            if mlen < 16 or off + mlen > n:
-                raise NetlinkError(errno.EBADMSG, "truncated netlink message")
-            if mseq == seq:
-                if mtype in (NLMSG_ERROR, NLMSG_DONE):
-                    code = struct.unpack_from("=i", buf, off + 16)[0] if mlen >= 20 else 0
-                    if code < 0:
-                        raise NetlinkError(-code, os.strerror(-code))
-                    return out, True
-                out.append((off, mlen))
-            off += (mlen + 3) & ~3
-        return out, False
+    walk = staticmethod(walk)
 
     def request(
         self, msg_type: int, cmd: int, version: int, payload: bytes, flags: int
