@@ -88,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="add the connection table aggregated by real server and state",
     )
     snap.add_argument("--exact", action="store_true", help="exact numbers (no K/M/G units)")
+    snap.add_argument(
+        "--keepalived-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="keepalived configuration to join with the table (default: the running "
+        "keepalived's -f, else /etc/keepalived/keepalived.conf)",
+    )
+    snap.add_argument(
+        "--no-keepalived",
+        action="store_true",
+        help="leave keepalived alone: no dumps, no VRRP listener (JSON keepalived: null)",
+    )
     _add_lint_parser(sub)
     return parser
 
@@ -137,15 +150,28 @@ def _add_lint_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
 
 
-def open_director(demo: bool, seed: int) -> Director:
-    """The simulated director for --demo, else this host's."""
+def open_director(
+    demo: bool,
+    seed: int,
+    *,
+    keepalived: bool = True,
+    keepalived_config: Path | None = None,
+    one_shot: bool = False,
+) -> Director:
+    """The simulated director for --demo, else this host's.
+
+    `one_shot` lets the first snapshot wait for the VRRP listener to hear one advert
+    interval, so a single snapshot has a wire view.
+    """
     if demo:
         from lvstop.sources.simulated import SimulatedDirector
 
-        return SimulatedDirector(seed=seed)
+        return SimulatedDirector(seed=seed, keepalived=keepalived)
     from lvstop.director import LiveDirector
 
-    return LiveDirector()
+    return LiveDirector(
+        keepalived=keepalived, keepalived_config=keepalived_config, wire_warmup=one_shot
+    )
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
@@ -153,7 +179,15 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from lvstop.model.serialize import snapshot_json
     from lvstop.report import render
 
-    director = open_director(args.demo, args.seed)
+    director = open_director(
+        args.demo,
+        args.seed,
+        keepalived=not args.no_keepalived,
+        keepalived_config=args.keepalived_config,
+        # With --interval the listener hears the wire while the interval runs; waiting
+        # before the first sample would only push it away from the traffic measured.
+        one_shot=args.interval is None,
+    )
     try:
         first = director.snapshot(connections=args.conns)
         d = None
@@ -206,7 +240,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if args.live:
         from lvstop.director import LiveDirector
 
-        director = LiveDirector()
+        director = LiveDirector(keepalived=False)
         try:
             snap = director.snapshot()
         finally:

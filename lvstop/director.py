@@ -2,21 +2,27 @@
 
 The UI and the CLI only ever talk to a Director. A live one reads IPVS over netlink
 (falling back to the world-readable procfs files without CAP_NET_ADMIN), the totals
-from procfs, local addresses over rtnetlink (to tell which VIPs this node holds) and,
-on request, the aggregated connection table.
+from procfs, local addresses over rtnetlink (to tell which VIPs this node holds),
+keepalived's state joined with that table (sources/keepalived/state.py) and, on
+request, the aggregated connection table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lvstop.errors import NotADirector, SourceError
 from lvstop.model import Service, Snapshot, SourceKind
 from lvstop.model.capabilities import Capabilities
 from lvstop.model.ipvs import Totals
+from lvstop.model.keepalived import KeepalivedState
+
+if TYPE_CHECKING:
+    from lvstop.sources.keepalived.state import KeepalivedReader
 
 
 class Director(Protocol):
@@ -38,9 +44,23 @@ PROCFS_LIMITS = (
 
 
 class LiveDirector:
-    """The director this process runs on (in its network namespace)."""
+    """The director this process runs on (in its network namespace).
 
-    def __init__(self, proc_net: Path = Path("/proc/net"), *, netlink: bool = True) -> None:
+    `keepalived` False leaves keepalived alone (`Snapshot.keepalived` None);
+    `keepalived_config` overrides the configuration file keepalived runs with.
+    `wire_warmup` lets the first snapshot wait ~one advert interval for the VRRP
+    listener (for one-shot use; a polling UI sees the wire fill up by itself).
+    """
+
+    def __init__(
+        self,
+        proc_net: Path = Path("/proc/net"),
+        *,
+        netlink: bool = True,
+        keepalived: bool = True,
+        keepalived_config: Path | None = None,
+        wire_warmup: bool = False,
+    ) -> None:
         self.proc_net = proc_net
         self._netlink = None
         self._netlink_error: str | None = None
@@ -62,6 +82,14 @@ class LiveDirector:
             )
         self._host = socket.gethostname()
         self._write = self._netlink is not None
+        self._keepalived: KeepalivedReader | None = None
+        if keepalived:
+            from lvstop.sources.keepalived.state import KeepalivedReader
+
+            self._keepalived = KeepalivedReader(
+                str(keepalived_config) if keepalived_config is not None else None,
+                wire_warmup=wire_warmup,
+            )
 
     @property
     def capabilities(self) -> Capabilities:
@@ -72,6 +100,8 @@ class LiveDirector:
     def close(self) -> None:
         if self._netlink is not None:
             self._netlink.close()
+        if self._keepalived is not None:
+            self._keepalived.close()
 
     def _services(self, errors: list[str]) -> tuple[list[Service], SourceKind]:
         from lvstop.sources import procfs
@@ -95,6 +125,11 @@ class LiveDirector:
         from lvstop.sources import conntable, procfs, rtnl
 
         errors: list[str] = []
+        if self._keepalived is not None:
+            # Before the clock starts, so the snapshot stays one pass; a failure here
+            # shows up again, as an error line, in the read below.
+            with contextlib.suppress(Exception):
+                self._keepalived.warm_up()
         wall, mono = time.time(), time.monotonic()
         services, source = self._services(errors)
         totals: Totals | None = None
@@ -118,6 +153,12 @@ class LiveDirector:
             except SourceError as exc:
                 errors.append(str(exc))
         services.sort(key=lambda s: s.key.sort_key())
+        keepalived: KeepalivedState | None = None
+        if self._keepalived is not None:
+            try:
+                keepalived = self._keepalived.read(services, addresses)
+            except Exception as exc:  # a keepalived oddity must not cost the IPVS view
+                keepalived = KeepalivedState(errors=(f"keepalived state unreadable: {exc!r}",))
         return Snapshot(
             wall_time=wall,
             monotonic=mono,
@@ -127,6 +168,7 @@ class LiveDirector:
             totals=totals,
             errors=tuple(errors),
             connections=conns,
+            keepalived=keepalived,
         )
 
 

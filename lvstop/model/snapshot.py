@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from lvstop.model.conns import ConnTable
 from lvstop.model.ipvs import Service, ServiceKey, Totals
+from lvstop.model.keepalived import KeepalivedState
 
 
 class SourceKind(enum.StrEnum):
@@ -25,6 +26,8 @@ class Snapshot:
     `wall_time` is seconds since the epoch (for display and JSON), `monotonic`
     is the clock used for rates, so a wall-clock jump never produces a bogus rate.
     `errors` lists what could not be read, one human sentence each.
+    `keepalived` is None when keepalived was not looked at (--no-keepalived, a
+    source without it); keepalived's own partial failures are in its `errors`.
     """
 
     wall_time: float
@@ -35,6 +38,7 @@ class Snapshot:
     totals: Totals | None = None
     errors: tuple[str, ...] = ()
     connections: ConnTable | None = None
+    keepalived: KeepalivedState | None = None
     _index: dict[ServiceKey, Service] = field(
         default_factory=dict, compare=False, repr=False, init=False
     )

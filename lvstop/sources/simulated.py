@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import ClassVar, NamedTuple
 
 from lvstop.model import (
@@ -52,7 +53,24 @@ from lvstop.model import (
     Totals,
 )
 from lvstop.model.capabilities import Capabilities
-from lvstop.model.ipvs import SVC_F_HASHED, SVC_F_PERSISTENT
+from lvstop.model.ipvs import SVC_F_HASHED, SVC_F_PERSISTENT, RealServerKey
+from lvstop.model.keepalived import (
+    AbsentRealServer,
+    KeepalivedState,
+    RealServerStatus,
+    ServiceVrrp,
+    UnexplainedEntry,
+)
+from lvstop.model.vrrp import (
+    Health,
+    KeepalivedProcess,
+    KeepalivedProcesses,
+    VrrpCounters,
+    VrrpInstance,
+    WireSpeaker,
+)
+from lvstop.model.vrrp import VrrpState as KeepalivedVrrpState
+from lvstop.sources.keepalived.state import wire_alarms
 
 DEMO_START = 1795856400.0
 """2026-11-28T09:00:00Z (17:00 in the seed's UTC+8): wall time at elapsed 0."""
@@ -79,6 +97,15 @@ SYN_RECV_TIMEOUT = 60
 TEMPLATE_LIFETIME = 240
 """A template outlives its client's session (~60 s) by its last conn's FIN_WAIT (120 s)
 plus, on average, half of the 120 s persistence timer it is re-armed with."""
+
+KEEPALIVED_CONFIG = "/etc/keepalived/keepalived.conf"
+KEEPALIVED_PIDS = (("parent", 1187), ("vrrp", 1188), ("checker", 1189))
+_ADVERT_PHASE = {NODE_ADDRESS: 0.37, PEER_ADDRESS: 0.81}
+"""Where within each second each director sends its adverts (advert_int 1 s)."""
+_HTTP_GET_ERROR = "HTTP_GET failed: /index.html"
+_MANUAL_RULE = (
+    f"not in {KEEPALIVED_CONFIG}: a manual ipvsadm rule keepalived neither checks nor fails over"
+)
 
 DEST_TRASH_HOLD = 1200
 """Seconds after which a removed destination is surely freed from the kernel's trash:
@@ -555,6 +582,8 @@ class SimulatedDirector:
     with its counters, the second time after `DEST_TRASH_HOLD`, re-created from
     zero); `VRRP_FAILOVERS` every `VRRP_CYCLE` s: VI_1 (198.18.23.73) moves to the
     peer and back; `BURSTS` every `BURST_CYCLE` s: one client floods VI_1's service.
+    `keepalived` False leaves `Snapshot.keepalived` None, like a live director told
+    to leave keepalived alone.
     """
 
     HOST: ClassVar[str] = HOST
@@ -586,9 +615,11 @@ class SimulatedDirector:
         seed: int = 1,
         clock: Callable[[], float] | None = None,
         start: float = DEMO_START,
+        keepalived: bool = True,
     ) -> None:
         self.seed = seed
         self.start = start
+        self.keepalived = keepalived
         self._clock = clock or time.monotonic
         self._t0: float | None = None
         self._lock = threading.RLock()
@@ -1104,6 +1135,92 @@ class SimulatedDirector:
             services=tuple(services),
             totals=Totals(stats=Counters(*tot), rates=st.tot_est.rates()),
             connections=self._conn_table(groups, st.burst.total) if connections else None,
+            keepalived=self._keepalived(elapsed, monotonic, removed) if self.keepalived else None,
+        )
+
+    # -- keepalived's view -----------------------------------------------------------
+
+    def _keepalived(self, elapsed: float, monotonic: float, removed: bool) -> KeepalivedState:
+        """What lvstop would read from keepalived on this node: the VRRP timeline as
+        instances and wire speakers (the listener started with the demo, at elapsed 0),
+        the flapping server's health from its outage schedule, and the port-80
+        services as the manual rules no configuration explains."""
+        timeline = self.vrrp_timeline(elapsed)
+        states = {v.name: v for v in self.vrrp_state(elapsed)}
+        instances = []
+        wire: list[WireSpeaker] = []
+        offset = monotonic - elapsed  # monotonic time of elapsed 0
+        for cfg in _VRRP:
+            v = states[cfg.name]
+            mine = [tr for tr in timeline if tr.instance == cfg.name]
+            master = _master_spans(mine, elapsed)
+            backup_s = _backup_seconds(mine, elapsed)
+            instances.append(
+                VrrpInstance(
+                    name=v.name,
+                    vrid=v.vrid,
+                    interface=v.interface,
+                    state=KeepalivedVrrpState(v.state.value),
+                    base_priority=v.base_priority,
+                    effective_priority=v.effective_priority,
+                    advert_int=v.advert_int,
+                    vips=v.vips,
+                    vips_present=v.vips if v.state is VrrpState.MASTER else (),
+                    master_router=v.master_router if v.state is VrrpState.BACKUP else None,
+                    master_priority=v.master_priority if v.state is VrrpState.BACKUP else None,
+                    last_transition=v.last_transition,
+                    counters=VrrpCounters(
+                        adverts_received=math.floor(backup_s),
+                        adverts_sent=math.floor(sum(b - a for a, b in master)),
+                        became_master=sum(tr.new is VrrpState.MASTER for tr in mine),
+                        released_master=sum(tr.old is VrrpState.MASTER for tr in mine),
+                    ),
+                )
+            )
+            peer = _complement(master, elapsed)
+            for source, spans, prio in (
+                (NODE_ADDRESS, master, v.effective_priority if v.state is VrrpState.MASTER
+                 else 100 - _PRIORITY_DROP),
+                (PEER_ADDRESS, peer, cfg.peer_priority),
+            ):  # fmt: skip
+                speaker = _speaker(cfg, source, spans, prio, elapsed, offset)
+                if speaker is not None:
+                    wire.append(speaker)
+        owners = {
+            spec.key: ServiceVrrp(spec.instance, KeepalivedVrrpState(states[spec.instance].state))
+            for spec in _SERVICES
+        }
+        up = RealServerStatus(1, 1, Health.UP, 0, 1, None, False)
+        down = RealServerStatus(1, 1, Health.DOWN, 1, 1, _HTTP_GET_ERROR, False)
+        statuses: dict[tuple[ServiceKey, RealServerKey], RealServerStatus] = {}
+        absent: list[AbsentRealServer] = []
+        unexplained: list[UnexplainedEntry] = []
+        for spec in _SERVICES:
+            if spec.kind is _Kind.PROBE:
+                unexplained.append(UnexplainedEntry(spec.key, None, _MANUAL_RULE))
+                continue
+            for dest in spec.dests:
+                rs_key = RealServerKey(dest, spec.key.port)
+                if (dest, spec.key.port) != self.FLAPPING_SERVER or not removed:
+                    statuses[(spec.key, rs_key)] = up
+                    continue
+                reason = "health check failing: keepalived removed it"
+                absent.append(AbsentRealServer(spec.key, dest, spec.key.port, down, True, reason))
+        wire.sort(key=lambda sp: (sp.interface, sp.vrid, sp.source))
+        expected = {cfg.vrid: ((cfg.vip,), 1.0) for cfg in _VRRP}
+        return KeepalivedState(
+            processes=KeepalivedProcesses(
+                tuple(KeepalivedProcess(role, pid, True) for role, pid in KEEPALIVED_PIDS)
+            ),
+            config_file=KEEPALIVED_CONFIG,
+            instances=tuple(instances),
+            services=MappingProxyType(owners),
+            real_servers=MappingProxyType(statuses),
+            absent_real_servers=tuple(absent),
+            unexplained=tuple(unexplained),
+            wire=tuple(wire),
+            wire_since=offset,
+            alarms=wire_alarms(wire, monotonic, expected, offset),
         )
 
     def _conn_table(self, groups: list[tuple[ConnKey, int]], burst: int) -> ConnTable:
@@ -1138,6 +1255,80 @@ class SimulatedDirector:
             if 0 < n & 0xFF < 255 and addr not in picked:
                 picked.append(addr)
         return tuple(picked)
+
+
+def _master_spans(transitions: list[VrrpTransition], until: float) -> list[tuple[float, float]]:
+    """(from, to) elapsed spans in which this node was MASTER, up to `until`."""
+    spans: list[tuple[float, float]] = []
+    since: float | None = None
+    for tr in transitions:
+        if tr.new is VrrpState.MASTER and since is None:
+            since = tr.elapsed
+        elif tr.old is VrrpState.MASTER and since is not None:
+            spans.append((since, tr.elapsed))
+            since = None
+    if since is not None:
+        spans.append((since, until))
+    return spans
+
+
+def _backup_seconds(transitions: list[VrrpTransition], until: float) -> float:
+    """Seconds spent BACKUP (hearing the peer's adverts) up to `until`."""
+    total, since = 0.0, None
+    for tr in transitions:
+        if since is not None:
+            total += tr.elapsed - since
+            since = None
+        if tr.new is VrrpState.BACKUP:
+            since = tr.elapsed
+    return total + (until - since if since is not None else 0.0)
+
+
+def _complement(spans: list[tuple[float, float]], until: float) -> list[tuple[float, float]]:
+    """The peer's MASTER spans since the demo started: whenever this node was not."""
+    out, at = [], 0.0
+    for a, b in spans:
+        if a > at:
+            out.append((at, min(a, until)))
+        at = max(at, b)
+    if at < until:
+        out.append((at, until))
+    return out
+
+
+def _speaker(
+    cfg: _VrrpConfig,
+    source: str,
+    spans: list[tuple[float, float]],
+    priority: int,
+    elapsed: float,
+    offset: float,
+) -> WireSpeaker | None:
+    """What the passive listener (started at elapsed 0) heard from one director: one
+    advert a second, at its phase, while it was MASTER; forgotten after 600 s."""
+    phase = _ADVERT_PHASE[source]
+    heard = 0
+    last: float | None = None
+    for a, b in spans:
+        lo, hi = max(a, 0.0), min(b, elapsed)
+        first, final = math.ceil(lo - phase), math.floor(hi - phase)
+        if hi >= lo and final >= first:
+            heard += final - first + 1
+            last = final + phase
+    if last is None or elapsed - last > 600:
+        return None
+    return WireSpeaker(
+        vrid=cfg.vrid,
+        interface=VIP_INTERFACE,
+        source=source,
+        priority=priority,
+        advert_int=1.0,
+        vips=(cfg.vip,),
+        auth_type=1,
+        version=2,
+        last_seen=offset + last,
+        adverts=heard,
+    )
 
 
 def _groups(spec: _SvcSpec, daddr: str, c: _ConnCounts) -> list[tuple[ConnKey, int]]:

@@ -16,7 +16,13 @@ def _modules_after_import(module: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "module",
-    ["lvstop.model", "lvstop.model.diff", "lvstop.model.serialize", "lvstop.model.history"],
+    [
+        "lvstop.model",
+        "lvstop.model.diff",
+        "lvstop.model.serialize",
+        "lvstop.model.history",
+        "lvstop.model.keepalived",
+    ],
 )
 def test_model_is_pure(module: str) -> None:
     loaded = _modules_after_import(module)
@@ -33,6 +39,7 @@ def test_model_is_pure(module: str) -> None:
         "lvstop.sources.conntable",
         "lvstop.sources.rtnl",
         "lvstop.sources.simulated",
+        "lvstop.sources.keepalived.state",
         "lvstop.cli",
         "lvstop.report",
     ],

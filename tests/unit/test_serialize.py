@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import UTC
 from importlib import resources
 
 import jsonschema
@@ -147,3 +149,186 @@ def test_schema_rejects_a_broken_document(schema: dict[str, object]) -> None:
     doc["services"][0]["real_servers"][0]["forward"] = "dr"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, schema)
+
+
+def with_keepalived(snap: Snapshot) -> Snapshot:
+    """The sample with a keepalived view of its first service (VI_1 MASTER, rs down)."""
+    from types import MappingProxyType
+
+    from lvstop.model.ipvs import RealServerKey
+    from lvstop.model.keepalived import (
+        AbsentRealServer,
+        KeepalivedState,
+        RealServerStatus,
+        ServiceVrrp,
+        UnexplainedEntry,
+        VrrpAlarm,
+    )
+    from lvstop.model.vrrp import (
+        Health,
+        KeepalivedProcess,
+        KeepalivedProcesses,
+        VrrpCounters,
+        VrrpInstance,
+        VrrpState,
+        WireSpeaker,
+    )
+
+    app = snap.services[0].key
+    down = RealServerStatus(1, 1, Health.DOWN, 1, 1, "HTTP_GET failed: /index.html", False)
+    ka = KeepalivedState(
+        processes=KeepalivedProcesses(
+            (KeepalivedProcess("parent", 10, True), KeepalivedProcess("checker", 12, False))
+        ),
+        config_file="/etc/keepalived/keepalived.conf",
+        instances=(
+            VrrpInstance(
+                "VI_1",
+                51,
+                "eth0",
+                VrrpState.MASTER,
+                100,
+                100,
+                1.0,
+                ("198.18.23.73",),
+                ("198.18.23.73",),
+                last_transition=1_794_999_000.5,
+                counters=VrrpCounters(adverts_sent=73, became_master=1),
+            ),
+            VrrpInstance(
+                "VI_2",
+                52,
+                "eth0",
+                VrrpState.BACKUP,
+                90,
+                80,
+                1.0,
+                ("198.18.23.74",),
+                master_router="198.18.23.44",
+                master_priority=100,
+            ),
+        ),
+        services=MappingProxyType({app: ServiceVrrp("VI_1", VrrpState.MASTER)}),
+        real_servers=MappingProxyType(
+            {(app, RealServerKey("198.18.23.4", 8765)): RealServerStatus(1, 1, Health.UP, 0, 1)}
+        ),
+        absent_real_servers=(
+            AbsentRealServer(app, "198.18.23.10", 8765, down, True, "health check failing"),
+        ),
+        unexplained=(
+            UnexplainedEntry(snap.services[2].key, None, "a manual ipvsadm rule"),
+            UnexplainedEntry(app, RealServerKey("198.18.23.99", 8765), "added by hand"),
+        ),
+        wire=(
+            WireSpeaker(
+                51,
+                "eth0",
+                "198.18.23.42",
+                100,
+                1.0,
+                ("198.18.23.73",),
+                1,
+                2,
+                last_seen=snap.monotonic - 0.25,
+                adverts=12,
+            ),
+        ),
+        wire_since=snap.monotonic - 30,
+        alarms=(VrrpAlarm("no_master", "critical", 52, None, (), "VRID 52: no master"),),
+        notes=("a note",),
+        errors=("keepalived's checker process (pid 12) is dead",),
+    )
+    return dataclasses.replace(snap, keepalived=ka)
+
+
+def test_keepalived_sections_validate_and_read_as_documented(schema: dict[str, object]) -> None:
+    doc = snapshot_json(with_keepalived(sample(100, 30)))
+    jsonschema.validate(doc, schema)
+    s0, s1, _ = doc["services"]
+    assert (s0["vrrp_instance"], s0["vrrp_role"]) == ("VI_1", "MASTER")
+    assert (s1["vrrp_instance"], s1["vrrp_role"]) == (None, None)
+    rs = s0["real_servers"][0]
+    assert (rs["weight"], rs["configured_weight"], rs["effective_weight"]) == (1, 1, 1)
+    assert (rs["health"], rs["failed_checkers"], rs["last_error"]) == ("up", 0, None)
+    assert s1["real_servers"][0]["health"] is None  # keepalived says nothing about it
+    k = doc["keepalived"]
+    assert k["running"] is True and k["config_file"] == "/etc/keepalived/keepalived.conf"
+    assert k["processes"][1] == {"role": "checker", "pid": 12, "alive": False}
+    vi1, vi2 = k["instances"]
+    assert vi1["state"] == "MASTER" and vi1["last_transition"] == "2026-11-18T10:50:00.500000Z"
+    assert vi1["counters"]["adverts_sent"] == 73 and vi1["master_router"] is None
+    assert (vi2["master_router"], vi2["master_priority"], vi2["effective_priority"]) == (
+        "198.18.23.44",
+        100,
+        80,
+    )
+    (sp,) = k["wire"]
+    assert sp["age"] == 0.25 and sp["last_seen"] == rfc3339_of(doc, -0.25)
+    assert k["wire_listening"] == 30
+    assert k["alarms"][0]["kind"] == "no_master" and k["alarms"][0]["interface"] is None
+    (absent,) = k["absent_real_servers"]
+    assert absent["service"] == {
+        "protocol": "tcp",
+        "family": "inet",
+        "address": "198.18.23.73",
+        "port": 8765,
+        "fwmark": None,
+    }
+    assert (absent["health"], absent["failed_checkers"], absent["service_in_ipvs"]) == (
+        "down",
+        1,
+        True,
+    )
+    manual, stray = k["unexplained"]
+    assert manual["service"]["fwmark"] == 42 and manual["real_server"] is None
+    assert stray["real_server"] == {"address": "198.18.23.99", "port": 8765}
+    assert k["notes"] == ["a note"] and len(k["errors"]) == 1
+
+
+def rfc3339_of(doc: dict[str, object], offset: float) -> str:
+    from datetime import datetime
+
+    from lvstop.model.serialize import rfc3339
+
+    taken = datetime.strptime(str(doc["taken_at"]), "%Y-%m-%dT%H:%M:%S.%fZ")
+    return rfc3339(taken.replace(tzinfo=UTC).timestamp() + offset)
+
+
+def test_without_keepalived_the_new_fields_are_null(schema: dict[str, object]) -> None:
+    doc = snapshot_json(sample(0, 1))
+    jsonschema.validate(doc, schema)
+    assert doc["keepalived"] is None
+    svc = doc["services"][0]
+    assert (svc["vrrp_instance"], svc["vrrp_role"]) == (None, None)
+    keys = ("configured_weight", "effective_weight", "health", "failed_checkers", "last_error")
+    assert all(svc["real_servers"][0][k] is None for k in keys)
+
+
+def test_documents_from_before_the_keepalived_additions_still_validate(
+    schema: dict[str, object],
+) -> None:
+    """Same schema id, only additions: an older lvstop.snapshot/1 document is still valid."""
+    doc = snapshot_json(sample(0, 1))
+    del doc["keepalived"]
+    for svc in doc["services"]:
+        del svc["vrrp_instance"], svc["vrrp_role"]
+        for rs in svc["real_servers"]:
+            for k in ("configured_weight", "effective_weight", "health", "failed_checkers"):
+                del rs[k]
+            del rs["last_error"]
+    jsonschema.validate(doc, schema)
+
+
+def test_schema_rejects_a_broken_keepalived_section(schema: dict[str, object]) -> None:
+    doc = snapshot_json(with_keepalived(sample(0, 1)))
+    doc["keepalived"]["instances"][0]["state"] = "master"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+
+
+def test_simulated_document_validates(schema: dict[str, object]) -> None:
+    from lvstop.sources.simulated import SimulatedDirector
+
+    sim = SimulatedDirector()
+    for t in (0, 50, 95, 400):
+        jsonschema.validate(snapshot_json(sim.snapshot_at(t, connections=True)), schema)

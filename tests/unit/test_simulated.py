@@ -118,7 +118,15 @@ def test_snapshot_reads_the_injected_clock_from_its_first_reading() -> None:
     assert first == frozen
     assert (first.wall_time, first.monotonic) == (DEMO_START, 500.0)
     assert (later.wall_time, later.monotonic) == (DEMO_START + 30.5, 530.5)
-    assert dataclasses.replace(later, monotonic=30.5) == sim.snapshot_at(30.5)
+    at = sim.snapshot_at(30.5)
+    # keepalived's wire view is in monotonic time: equal once shifted by the clock's origin.
+    assert dataclasses.replace(later, monotonic=30.5, keepalived=None) == dataclasses.replace(
+        at, keepalived=None
+    )
+    assert later.keepalived is not None and at.keepalived is not None
+    assert [sp.last_seen - 500.0 for sp in later.keepalived.wire] == pytest.approx(
+        [sp.last_seen for sp in at.keepalived.wire]
+    )
 
 
 def test_snapshot_at_refuses_negative_time() -> None:

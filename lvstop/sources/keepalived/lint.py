@@ -29,7 +29,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from lvstop.model.ipvs import Forward, RealServer, Service
+from lvstop.model.ipvs import Family, Forward, RealServer, Service, ServiceKey
+from lvstop.model.ipvs import Protocol as IpProtocol
 from lvstop.model.snapshot import Snapshot
 from lvstop.sources.keepalived.config import (
     MISPLACED_HINTS,
@@ -1179,6 +1180,100 @@ def _rs_label(rs: RealServer) -> str:
     return f"{_host(rs.address)}:{rs.port}"
 
 
+@dataclass(frozen=True, slots=True)
+class LiveRealServer:
+    """A configured real server and its IPVS destination (`kernel` None: not in IPVS).
+
+    `address`/`port` are what keepalived installs (DR/TUN ports reset to the service's).
+    """
+
+    conf: ConfRealServer
+    address: str
+    port: int
+    kernel: RealServer | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveService:
+    """One IPVS service a virtual_server stands for, matched with the live table.
+
+    `service` is None when it is not in IPVS; `key` is then built from the
+    configuration. `sorry` holds the sorry server when it is in service, `unmanaged`
+    the destinations neither configured nor the sorry server.
+    """
+
+    vs: VirtualServer
+    key: ServiceKey
+    service: Service | None
+    real_servers: tuple[LiveRealServer, ...] = ()
+    sorry: tuple[RealServer, ...] = ()
+    unmanaged: tuple[RealServer, ...] = ()
+
+    def inhibit(self, rs: ConfRealServer) -> bool:
+        if rs.inhibit_on_failure is not None:
+            return rs.inhibit_on_failure
+        return self.vs.inhibit_on_failure
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMatch:
+    """One director's configuration lined up with its IPVS table.
+
+    The single place that decides what a configuration explains: `lvstop lint --live`
+    turns it into findings, the live director into absent / unexplained entries.
+    """
+
+    services: tuple[LiveService, ...]
+    unmanaged: tuple[Service, ...]
+
+
+def match_live(cfg: Config, services: Iterable[Service]) -> LiveMatch:
+    """Match every IPVS service keepalived creates for `cfg` with the live table (pure)."""
+    live = {_live_key(s): s for s in services}
+    managed: dict[_LiveKey, VirtualServer] = {}
+    for vs in cfg.virtual_servers:
+        for key in _config_keys(cfg, vs):
+            managed.setdefault(key, vs)
+    matched = tuple(_match_service(vs, key, live.get(key)) for key, vs in managed.items())
+    unmanaged = tuple(s for key, s in live.items() if key not in managed)
+    return LiveMatch(matched, unmanaged)
+
+
+def _match_service(vs: VirtualServer, key: _LiveKey, service: Service | None) -> LiveService:
+    configured: dict[tuple[str, int], ConfRealServer] = {}
+    for r in vs.real_servers:
+        a, p = _rs_key(vs, r)
+        configured[(normalize_ip(a), p)] = r
+    if service is None:
+        rss = tuple(LiveRealServer(r, a, p, None) for (a, p), r in configured.items())
+        return LiveService(vs, _service_key(vs, key), None, rss)
+    live_rs = {(normalize_ip(r.address), r.port): r for r in service.real_servers}
+    rss = tuple(LiveRealServer(r, a, p, live_rs.get((a, p))) for (a, p), r in configured.items())
+    sorry_addr = normalize_ip(vs.sorry_server.address) if vs.sorry_server is not None else None
+    extra = [krs for k, krs in live_rs.items() if k not in configured]
+    return LiveService(
+        vs,
+        service.key,
+        service,
+        rss,
+        sorry=tuple(r for r in extra if normalize_ip(r.address) == sorry_addr),
+        unmanaged=tuple(r for r in extra if normalize_ip(r.address) != sorry_addr),
+    )
+
+
+def config_service_keys(cfg: Config, vs: VirtualServer) -> list[ServiceKey]:
+    """The IPVS identities keepalived creates for one virtual_server (several for a group)."""
+    return [_service_key(vs, key) for key in _config_keys(cfg, vs)]
+
+
+def _service_key(vs: VirtualServer, key: _LiveKey) -> ServiceKey:
+    """The IPVS identity keepalived would create for a configured key."""
+    if key[0] == "fwmark":
+        v6 = any(":" in r.address for r in vs.real_servers)
+        return ServiceKey.mark(key[3], Family.INET6 if v6 else Family.INET)
+    return ServiceKey.inet(IpProtocol.__members__.get(key[1], IpProtocol.UDP), key[2], key[3])
+
+
 def lint_live(cfg: Config, snapshot: Snapshot) -> list[Finding]:
     """Compare one director's configuration with its IPVS table (pure: no I/O).
 
@@ -1188,14 +1283,10 @@ def lint_live(cfg: Config, snapshot: Snapshot) -> list[Finding]:
     with a failed health check (without inhibit_on_failure), hence only a warning.
     """
     findings: list[Finding] = []
-    live = {_live_key(s): s for s in snapshot.services}
-    managed: dict[_LiveKey, VirtualServer] = {}
-    for vs in cfg.virtual_servers:
-        for key in _config_keys(cfg, vs):
-            managed.setdefault(key, vs)
-    for key, vs in managed.items():
-        service = live.get(key)
-        if service is None:
+    match = match_live(cfg, snapshot.services)
+    for ls in match.services:
+        vs = ls.vs
+        if ls.service is None:
             findings.append(
                 Finding(
                     vs.file,
@@ -1208,14 +1299,13 @@ def lint_live(cfg: Config, snapshot: Snapshot) -> list[Finding]:
                 )
             )
             continue
-        findings.extend(_live_service(cfg, vs, service))
+        findings.extend(_live_service(ls, ls.service))
     vs_by_address: dict[str, list[VirtualServer]] = defaultdict(list)
-    for key, vs in managed.items():
-        if key[0] == "inet":
-            vs_by_address[key[2]].append(vs)
-    for key, service in live.items():
-        if key in managed:
-            continue
+    for ls in match.services:
+        if ls.key.address is not None:
+            vs_by_address[normalize_ip(ls.key.address)].append(ls.vs)
+    for service in match.unmanaged:
+        key = _live_key(service)
         rs_list = ", ".join(_rs_label(r) for r in service.real_servers) or "no real servers"
         findings.append(
             Finding(
@@ -1260,7 +1350,8 @@ def _ipvsadm_service(service: Service) -> str:
     return f"{flag} {_host(k.address or '')}:{k.port}"
 
 
-def _live_service(cfg: Config, vs: VirtualServer, service: Service) -> Iterator[Finding]:
+def _live_service(ls: LiveService, service: Service) -> Iterator[Finding]:
+    vs = ls.vs
     sched = vs.lvs_sched or "wlc"
     diffs = []
     if service.scheduler != sched:
@@ -1279,13 +1370,9 @@ def _live_service(cfg: Config, vs: VirtualServer, service: Service) -> Iterator[
             "not reloaded after the edit",
             "reload keepalived (or undo the manual ipvsadm -E)",
         )
-    live_rs = {(normalize_ip(r.address), r.port): r for r in service.real_servers}
-    configured = {(normalize_ip(a), p): r for r in vs.real_servers for a, p in [_rs_key(vs, r)]}
-    for key, rs in configured.items():
-        krs = live_rs.get(key)
-        inhibit = (
-            rs.inhibit_on_failure if rs.inhibit_on_failure is not None else vs.inhibit_on_failure
-        )
+    for lrs in ls.real_servers:
+        rs, krs = lrs.conf, lrs.kernel
+        inhibit = ls.inhibit(rs)
         if krs is None:
             yield Finding(
                 rs.file,
@@ -1339,10 +1426,8 @@ def _live_service(cfg: Config, vs: VirtualServer, service: Service) -> Iterator[
                 "reload keepalived or fix it with ipvsadm -e and the right -g/-m/-i",
             )
     sorry = vs.sorry_server
-    for key, krs in live_rs.items():
-        if key in configured:
-            continue
-        if sorry is not None and key[0] == normalize_ip(sorry.address):
+    for krs in service.real_servers:
+        if sorry is not None and krs in ls.sorry:
             yield Finding(
                 sorry.file,
                 sorry.line,
@@ -1352,6 +1437,8 @@ def _live_service(cfg: Config, vs: VirtualServer, service: Service) -> Iterator[
                 "of real servers is lost",
                 "bring real servers back up",
             )
+            continue
+        if krs not in ls.unmanaged:
             continue
         yield Finding(
             vs.file,
