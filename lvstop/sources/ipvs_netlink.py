@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lvstop.errors import NotADirector, SourceError
+from lvstop.model.fastinit import positional_constructor
 from lvstop.model.ipvs import (
     ZERO_COUNTERS,
     ZERO_RATES,
@@ -351,12 +352,17 @@ _ZERO5 = (0, 0, 0, 0, 0)
 _FAMILIES = {int(f): f for f in Family}
 
 
+_new_counters = positional_constructor(Counters)
+_new_rates = positional_constructor(Rates)
+_new_real_server = positional_constructor(RealServer)
+
+
 def _counters(v: tuple[Any, ...]) -> Counters:
-    return ZERO_COUNTERS if v == _ZERO5 else Counters(*v)
+    return ZERO_COUNTERS if v == _ZERO5 else _new_counters(*v)
 
 
 def _rates(v: tuple[Any, ...]) -> Rates:
-    return ZERO_RATES if v == _ZERO5 else Rates(*v)
+    return ZERO_RATES if v == _ZERO5 else _new_rates(*v)
 
 
 def _netmask_prefix(raw: object, family: int) -> int:
@@ -511,7 +517,7 @@ _FORWARDS = tuple(Forward)
 def _dest_from(v: tuple[Any, ...], svc_family: int) -> RealServer:
     """Build a real server from values in DEST_KEYS order (the hot path: keep it lean)."""
     family = v[9] or svc_family
-    return RealServer(
+    return _new_real_server(
         _addr(v[0], family),
         ((v[1] & 0xFF) << 8) | (v[1] >> 8),
         _FORWARDS[v[2] & 0x7],
