@@ -355,6 +355,7 @@ _FAMILIES = {int(f): f for f in Family}
 _new_counters = positional_constructor(Counters)
 _new_rates = positional_constructor(Rates)
 _new_real_server = positional_constructor(RealServer)
+_new_service = positional_constructor(Service)
 
 
 def _counters(v: tuple[Any, ...]) -> Counters:
@@ -498,7 +499,7 @@ def _service_from(v: tuple[Any, ...], dests: tuple[RealServer, ...]) -> Service:
         key = ServiceKey(_FAMILIES[family], None, None, 0, v[4])
     else:
         key = ServiceKey(_FAMILIES[family], _PROTOCOLS[v[1]], _addr(v[2], family), _swap16(v[3]), 0)
-    return Service(
+    return _new_service(
         key,
         _cstr(v[5]),
         v[6],
@@ -508,6 +509,8 @@ def _service_from(v: tuple[Any, ...], dests: tuple[RealServer, ...]) -> Service:
         _counters(v[10:15]),
         _rates(v[15:20]),
         dests,
+        None,
+        None,
     )
 
 
