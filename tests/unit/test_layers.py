@@ -22,6 +22,7 @@ def _modules_after_import(module: str) -> set[str]:
         "lvstop.model.serialize",
         "lvstop.model.history",
         "lvstop.model.keepalived",
+        "lvstop.model.events",
     ],
 )
 def test_model_is_pure(module: str) -> None:
