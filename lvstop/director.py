@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from lvstop.errors import NotADirector, SourceError
 from lvstop.model import Service, Snapshot, SourceKind
@@ -34,6 +35,21 @@ class Director(Protocol):
     def snapshot(self, *, connections: bool = False) -> Snapshot: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Watchable(Protocol):
+    """A director that can say when something changed, so a poller need not wait for
+    its timer (lvstop.feed.Feed uses it).
+
+    `watch(wake)` starts watching and returns the function that stops it; `wake`
+    is called from any thread with the reason ("address-event", "notify",
+    "keepalived") and must be short and thread-safe. While watched, a director may
+    also move slow reads off the caller's thread (the live director reads keepalived
+    in the background then, and joins its latest state into each snapshot).
+    """
+
+    def watch(self, wake: Callable[[str], None]) -> Callable[[], None]: ...
 
 
 PROCFS_LIMITS = (
