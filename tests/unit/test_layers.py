@@ -35,6 +35,8 @@ def test_model_is_pure(module: str) -> None:
     "module",
     [
         "lvstop.director",
+        "lvstop.feed",
+        "lvstop.sources.pollthread",
         "lvstop.sources.ipvs_netlink",
         "lvstop.sources.procfs",
         "lvstop.sources.conntable",
