@@ -37,6 +37,7 @@ def test_model_is_pure(module: str) -> None:
         "lvstop.director",
         "lvstop.feed",
         "lvstop.sources.pollthread",
+        "lvstop.sources.keepalived.refresh",
         "lvstop.sources.ipvs_netlink",
         "lvstop.sources.procfs",
         "lvstop.sources.conntable",
