@@ -45,6 +45,9 @@ class ScriptedReader(KeepalivedReader):
         self.release.wait(10)
         if self.fail is not None:
             raise self.fail
+        return self.reading(started)
+
+    def reading(self, started: float) -> KeepalivedReading:
         inst = VrrpInstance("VI_1", 51, "eth0", self.state, 100, 100, 1.0, ("198.18.23.73",))
         return KeepalivedReading(
             processes=KeepalivedProcesses((KeepalivedProcess("parent", 1, True),)),
@@ -207,3 +210,31 @@ def test_only_address_events_wake_the_poller() -> None:
     new, gone, up = decode(data, 1.0)
     assert [moves_addresses(e) for e in (new, gone, up)] == [True, True, False]
     assert moves_addresses(RtnlEvent(OVERFLOW, None, "", 1.0))
+
+
+def test_urgent_read_shows_the_roles_before_the_slow_full_read() -> None:
+    class Staged(ScriptedReader):
+        def collect_roles(self) -> KeepalivedReading | None:
+            return self.reading(time.monotonic())
+
+    reader = Staged()
+    changes: list[float] = []
+    refresher = KeepalivedRefresher(reader, period=60, on_change=lambda: changes.append(0))
+    refresher.start()
+    try:
+        first = refresher.latest(wait=2)
+        assert first is not None and first.instances[0].state is VrrpState.BACKUP
+        reader.delay = 1.0  # the full read is slow from now on
+        reader.state = VrrpState.MASTER
+        began = time.monotonic()
+        refresher.urgent()
+        deadline = began + 2
+        while time.monotonic() < deadline:
+            got = refresher.latest()
+            if got is not None and got.instances[0].state is VrrpState.MASTER:
+                break
+            time.sleep(0.01)
+        assert time.monotonic() - began < 0.5  # not after the 1 s full read
+        assert reader.calls == [False, True]  # the full read still ran, urgently
+    finally:
+        refresher.stop(timeout=3)
