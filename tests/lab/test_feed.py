@@ -221,7 +221,9 @@ def test_stuck_keepalived_never_blocks_ipvs_updates(lab: Topology) -> None:
     )
     assert all(u["error"] is None for u in got)
     assert all(u["vi1"] == "BACKUP" for u in got)  # the last known role, shown as stale
-    # A poll that waited for keepalived would take its 2 s dump timeout or more.
-    assert max(polls) < 1.0
+    # A poll that waited for keepalived would take at least its 2 s dump timeout.
+    # (Polls are slower while the background read runs: under TCG, its threads
+    # compete for the one GIL; the numbers are printed above.)
+    assert max(polls) < 2.0
     assert seen["ka_age"] is not None and seen["ka_age"] > 1.0
     assert weight_latency < 2.0
