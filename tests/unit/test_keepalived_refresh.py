@@ -7,6 +7,7 @@ slow part (`collect`) is replaced: the real dumps are proven in the lab.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import struct
@@ -238,3 +239,44 @@ def test_urgent_read_shows_the_roles_before_the_slow_full_read() -> None:
         assert reader.calls == [False, True]  # the full read still ran, urgently
     finally:
         refresher.stop(timeout=5)
+
+
+def test_a_notify_fifo_line_wakes_the_poller_and_rereads(tmp_path: Path) -> None:
+    """The FIFO named in global_defs is watched: a line keepalived writes there is an
+    urgent re-read plus a "notify" wake (a real FIFO; keepalived itself in the lab)."""
+    from lvstop.sources.keepalived.config import loads
+
+    fifo = tmp_path / "keepalived.fifo"
+    os.mkfifo(fifo)
+    cfg = loads(f"global_defs {{\n  notify_fifo {fifo}\n}}\n")
+    assert cfg.global_defs is not None and cfg.global_defs.notify_fifo is not None
+
+    class Configured(ScriptedReader):
+        def reading(self, started: float) -> KeepalivedReading:
+            return replace(super().reading(started), config=cfg)
+
+    reader = Configured()
+    notified = threading.Event()
+    refresher = KeepalivedRefresher(reader, period=60, on_notify=notified.set)
+    keepalived_end = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # as keepalived holds it
+    refresher.start()
+    try:
+        assert refresher.latest(wait=2) is not None
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            watching = refresher._fifos.get(str(fifo))
+            if watching is not None and watching.reader.reading:
+                break
+            time.sleep(0.01)
+        assert watching is not None, "the FIFO is not watched"
+        assert watching.reader.reading, watching.status
+        os.write(keepalived_end, b'INSTANCE "VI_1" MASTER 100\n')
+        assert notified.wait(5)
+        deadline = time.monotonic() + 5
+        while reader.calls != [False, True] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reader.calls == [False, True]  # the first read, then an urgent one
+    finally:
+        refresher.stop(timeout=3)
+        os.close(keepalived_end)
+    assert not refresher._fifos  # stopped with the refresher
