@@ -125,6 +125,8 @@ def test_stale_and_failing_reads_are_errors_and_change_wakes_the_poller(proc_net
         assert latest is not None
         later = latest.read_at + refresher.stale_after + 1
         assert any("s old: reading keepalived is slow" in p for p in refresher.problems(later))
+        # the same sentence while it lasts: one error event, not one per poll
+        assert refresher.problems(later) == refresher.problems(later + 7.3)
         reader.fail = None
         woke.clear()
         reader.state = VrrpState.MASTER

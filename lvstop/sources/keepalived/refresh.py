@@ -108,16 +108,19 @@ class KeepalivedRefresher:
             latest, error, since = self._latest, self._error, self._reading_since
         if error is not None:
             out.append(error)
+        # Fixed wording (no running numbers): each new sentence is a new error event,
+        # and the age itself is in KeepalivedState.read_at.
         if latest is not None:
-            age = now - latest.read_at
-            if age > self.stale_after:
-                busy = f"; a read has been running for {now - since:.0f} s" if since else ""
+            if now - latest.read_at > self.stale_after:
                 out.append(
-                    f"keepalived's state is {age:.0f} s old: reading keepalived is slow "
-                    f"(dumps not written?){busy}"
+                    f"keepalived's state is more than {self.stale_after:g} s old: reading "
+                    "keepalived is slow (dumps not written?)"
                 )
         elif since is not None and now - since > self.stale_after:
-            out.append(f"keepalived's state not read yet: a read has run {now - since:.0f} s")
+            out.append(
+                f"keepalived's state not read yet: the first read has taken more than "
+                f"{self.stale_after:g} s"
+            )
         return tuple(out)
 
     @property
