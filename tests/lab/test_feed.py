@@ -161,13 +161,11 @@ def test_vip_move_visible_within_one_second(lab: Topology) -> None:
         lab.wait_seed()
     vip_latency = first["wall"] - vip_at
     latency = both["wall"] - vip_at
-    vip_mono = vip_at - (both["wall"] - both["mono"])  # the same instant, monotonic
     print(
         f"\nfeed on lvs2, interval 5 s: VIP {VIP1} added at {stamp} (ip monitor); "
         f"Update with the VIP present after {vip_latency * 1000:.0f} ms "
         f"(reason {first['reason']}, poll {first['poll_s'] * 1000:.0f} ms), with VI_1 MASTER "
-        f"too after {latency * 1000:.0f} ms (reason {both['reason']}; keepalived read done "
-        f"{(both['ka_read_at'] - vip_mono) * 1000:.0f} ms after the VIP, poll "
+        f"too after {latency * 1000:.0f} ms (reason {both['reason']}, poll "
         f"{both['poll_s'] * 1000:.0f} ms)"
     )
     assert first["reason"] == "address-event"
