@@ -13,10 +13,10 @@ roles and health (`KeepalivedReading.carry_over`), older and with the errors.
 Reads are on demand (a poll asks and the reading is older than `period`), or urgent
 (a VIP moved, a notify-FIFO line arrived: read now, past the dump rate limit down to
 `URGENT_INTERVAL`; the roles alone first, from one dump, then everything). A
-reading that changes what a user sees (see `KeepalivedReading.signature`), or an
-urgent one, calls `on_change` so the poller polls again instead of waiting for its
-timer. The notify FIFOs named in the configuration are watched too, each line an
-urgent read plus `on_notify`.
+reading that changes what a user sees (see `KeepalivedReading.signature`) calls
+`on_change` so the poller polls again instead of waiting for its timer. The notify
+FIFOs named in the configuration are watched too, each line an urgent read plus
+`on_notify`.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class KeepalivedRefresher:
             changed = reading is not None and (
                 before is None or before.signature() != reading.signature()
             )
-            if (changed or urgent or error) and self._on_change is not None:
+            if (changed or error) and self._on_change is not None:
                 try:
                     self._on_change()
                 except Exception:
