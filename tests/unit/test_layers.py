@@ -42,6 +42,11 @@ def test_model_is_pure(module: str) -> None:
         "lvstop.sources.keepalived.state",
         "lvstop.cli",
         "lvstop.report",
+        "lvstop.config",
+        "lvstop.ui.state",
+        "lvstop.ui.rows",
+        "lvstop.ui.keys",
+        "lvstop.ui.format",
     ],
 )
 def test_lower_layers_never_import_textual(module: str) -> None:

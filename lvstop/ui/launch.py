@@ -1,0 +1,87 @@
+"""Start the console: config, themes and keymap resolved into one LvstopApp.
+
+Everything that can be wrong in the operator's files (config, themes, key overrides)
+becomes a warning shown in the console, never a refusal to start.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from lvstop.config import Config
+from lvstop.director import Director
+from lvstop.ui.app import LvstopApp
+from lvstop.ui.feed_link import open_feed
+from lvstop.ui.keys import keymap
+from lvstop.ui.state import Thresholds
+from lvstop.ui.themes import load_themes
+
+
+def read_only_reason(director: Director, flag: bool, cfg: Config) -> str:
+    """Why write actions are off ('' when they are on); the backend's reason wins."""
+    caps = director.capabilities
+    if not caps.write:
+        return caps.reason or "this backend cannot change IPVS"
+    if flag:
+        return "started with --read-only"
+    if cfg.read_only:
+        return f"read_only: true in {cfg.source}"
+    return ""
+
+
+def thresholds(cfg: Config) -> Thresholds:
+    t = cfg.thresholds
+
+    def whole(name: str) -> int | None:
+        value = t.get(name)
+        return None if value is None else int(value)
+
+    return Thresholds(
+        stale_after=t.get("stale_after"),
+        cps_warning=t.get("cps_warning"),
+        cps_critical=t.get("cps_critical"),
+        active_warning=whole("active_warning"),
+        active_critical=whole("active_critical"),
+    )
+
+
+def build_app(
+    director: Director,
+    cfg: Config,
+    *,
+    interval: float | None = None,
+    read_only: bool = False,
+    theme: str | None = None,
+    live: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+) -> LvstopApp:
+    """`live` False: no poll thread, no timers (tests call `app.poll_now()`)."""
+    loaded = load_themes()
+    actions, key_warnings = keymap(cfg.keys)
+    every = interval if interval is not None else cfg.interval
+    return LvstopApp(
+        open_feed(director, every),
+        interval=every,
+        read_only_reason=read_only_reason(director, read_only, cfg),
+        theme=theme or cfg.theme,
+        themes=loaded.themes,
+        actions=actions,
+        thresholds=thresholds(cfg),
+        warnings=(*cfg.warnings, *loaded.warnings, *key_warnings),
+        live=live,
+        clock=clock,
+    )
+
+
+def run_console(
+    director: Director,
+    cfg: Config,
+    *,
+    interval: float | None = None,
+    read_only: bool = False,
+    theme: str | None = None,
+) -> int:
+    app = build_app(director, cfg, interval=interval, read_only=read_only, theme=theme)
+    app.run()
+    return 0

@@ -1,0 +1,366 @@
+"""Pilot drives the real console on the simulated director and reads the tables back."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from conftest import Console, ConsoleFactory
+from textual.widgets import Input
+
+from lvstop.config import load
+from lvstop.model.capabilities import Capabilities
+from lvstop.model.conns import ConnTable
+from lvstop.model.snapshot import Snapshot
+from lvstop.sources.simulated import SimulatedDirector
+from lvstop.ui.app import HelpScreen
+from lvstop.ui.header import HeaderBar, header_markup
+
+SERVICES = [
+    "TCP  198.18.23.73:80",
+    "TCP  198.18.23.73:8765",
+    "TCP  198.18.23.74:80",
+    "TCP  198.18.23.74:8765",
+]
+
+
+def header(c: Console) -> str:
+    return str(c.app.query_one(HeaderBar).render())
+
+
+async def test_services_view_is_the_default_with_roles_and_servers(
+    make_console: ConsoleFactory,
+) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        c.poll(1)
+        await pilot.pause()
+        assert c.app.view == "services"
+        assert c.rows("service") == SERVICES
+        assert c.rows("role") == ["MASTER", "MASTER", "BACKUP", "BACKUP"]
+        assert c.rows("servers") == ["2/2"] * 4
+        text = header(c)
+        assert "lvs1-demo" in text and "READ-ONLY" in text
+        assert "VI_1 MASTER 100" in text and "VI_2 BACKUP 90 ← 198.18.23.44 (100)" in text
+        assert "checker ok" in text
+
+
+async def test_sort_cycle_reverse_and_sort_command(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        c.poll(1)
+        table = c.app.current_table()
+        await pilot.press("greater_than_sign")  # first column: Service
+        assert table.sort_key == "service" and c.rows("service") == SERVICES
+        await pilot.press("r")
+        assert c.rows("service") == SERVICES[::-1]
+        await pilot.press("greater_than_sign")
+        assert table.sort_key == "role"
+        await pilot.press("less_than_sign")
+        assert table.sort_key == "service"
+        await pilot.press("colon", *"sort active", "enter")
+        assert table.sort_key == "active"
+        actives = [r.active for r in table.rows]
+        assert actives == sorted(actives, reverse=table.reverse)
+        await pilot.press("r")
+        assert [r.active for r in table.rows] == sorted(actives, reverse=table.reverse)
+        assert table.rows[0 if table.reverse else -1].label == "TCP  198.18.23.73:8765"
+
+
+async def test_filter_narrows_and_escape_clears(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        await pilot.press("slash", *"8765")
+        assert c.rows("service") == [SERVICES[1], SERVICES[3]]
+        await pilot.press("enter")  # keep the filter, close the line
+        assert c.app.query_one("#line", Input).has_class("-hidden")
+        assert c.rows("service") == [SERVICES[1], SERVICES[3]]
+        c.poll(1)  # a refresh keeps the filter
+        assert c.rows("service") == [SERVICES[1], SERVICES[3]]
+        await pilot.press("escape")
+        assert c.rows("service") == SERVICES
+
+
+async def test_enter_opens_a_service_and_escape_goes_back(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        c.poll(1)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert c.app.view == "servers"
+        assert c.rows("server") == ["198.18.23.4:8765", "198.18.23.10:8765"]
+        assert "service" not in {col.key for col in c.app.current_table().columns}
+        assert c.rows("health") == ["up", "up"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert c.app.view == "services"
+        assert c.app.current_table().current.label == SERVICES[1]  # cursor kept
+
+
+async def test_all_real_servers_show_a_removed_server_as_down(
+    make_console: ConsoleFactory,
+) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(200, 60)) as pilot:
+        c.poll(0)
+        await pilot.press("2")
+        await pilot.pause()
+        assert c.app.view == "servers"
+        assert len(c.app.current_table().rows) == 8
+        c.poll(45)  # 198.18.23.10 failed at 28 s; keepalived removed it at 40 s
+        table = c.app.current_table()
+        gone = [r for r in table.rows if not r.in_ipvs]
+        assert {(r.service, r.server) for r in gone} == {
+            ("TCP  198.18.23.73:8765", "198.18.23.10:8765"),
+            ("TCP  198.18.23.74:8765", "198.18.23.10:8765"),
+        }
+        assert all(r.health == "down" and "HTTP_GET failed" in r.detail for r in gone)
+        await pilot.press("1")
+        await pilot.pause()
+        assert c.rows("servers")[1] == "1/2"
+
+
+async def test_pause_freezes_the_screen_until_resumed(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        c.poll(1)
+        before = c.rows("active")
+        await pilot.press("p")
+        assert "PAUSED" in header(c)
+        c.poll(30)
+        assert c.rows("active") == before
+        await pilot.press("p")
+        assert "PAUSED" not in header(c)
+        assert c.rows("active") != before
+
+
+async def test_number_keys_and_commands_switch_views(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        for key, view in (("3", "vrrp"), ("4", "conns"), ("5", "events"), ("1", "services")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert c.app.view == view
+        await pilot.press("colon", *"vrrp", "enter")
+        await pilot.pause()
+        c.poll(5)  # the wire view fills as adverts are heard
+        assert c.app.view == "vrrp"
+        assert c.rows("name") == ["VI_1", "VI_2"]
+        wire = c.app.query_one("#vrrp-wire")
+        assert [r.speaker.vrid for r in wire.rows] == [51, 52]
+        await pilot.press("colon", *"nonsense", "enter")
+        assert c.app.view == "vrrp"
+
+
+async def test_vrrp_view_follows_a_failover(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        await pilot.press("3")
+        c.poll(95)  # VI_1's tracked check fails at 90 s; the peer preempts
+        assert c.rows("state") == ["BACKUP", "BACKUP"]
+        assert c.rows("priority")[0] == "80"
+        assert c.rows("master")[0] == "198.18.23.44 (90)"
+        assert "VI_1 BACKUP 80 (base 100) ← 198.18.23.44 (90)" in header(c)
+
+
+async def test_connections_view_reads_the_table_only_while_shown(
+    make_console: ConsoleFactory,
+) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        assert c.app.state.snapshot.connections is None
+        await pilot.press("4")
+        await pilot.pause()
+        table = c.app.state.snapshot.connections
+        assert table is not None
+        counts = [r.count for r in c.app.current_table().rows]
+        assert counts == sorted(counts, reverse=True) and sum(counts) == table.entries
+        caption = str(c.app.query_one("#view-conns .caption").render())
+        assert f"{table.entries} entries" in caption
+        await pilot.press("1")
+        c.poll(1)
+        assert c.app.state.snapshot.connections is None
+
+
+class CappedDirector:
+    """The simulated director, with a connection table read only in part."""
+
+    def __init__(self, inner: SimulatedDirector) -> None:
+        self.inner = inner
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(True)
+
+    def snapshot(self, *, connections: bool = False) -> Snapshot:
+        snap = self.inner.snapshot(connections=connections)
+        if snap.connections is None:
+            return snap
+        capped = ConnTable(
+            entries=snap.connections.entries,
+            templates=snap.connections.templates,
+            groups=snap.connections.groups,
+            top_clients=snap.connections.top_clients,
+            clients_exact=False,
+            clients_error=12,
+            truncated=True,
+        )
+        return replace(snap, connections=capped)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+async def test_connections_view_says_when_capped_and_estimated(
+    make_console: ConsoleFactory,
+) -> None:
+    c = make_console()
+    c2 = make_console(director=CappedDirector(SimulatedDirector(clock=c.clock)))
+    async with c2.app.run_test(size=(160, 48)) as pilot:
+        c2.poll(0)
+        await pilot.press("4")
+        await pilot.pause()
+        caption = str(c2.app.query_one("#view-conns .caption").render())
+        assert "CAPPED" in caption
+        title = str(c2.app.query_one("#conns-clients-title").render())
+        assert "estimated" in title and "±12" in title
+
+
+async def test_help_lists_every_key_of_the_view(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(c.app.screen, HelpScreen)
+        text = c.app.screen.text
+        for a in c.app.allowed_actions():
+            assert a.description in text
+        assert "Open service" in text  # Enter exists on Services...
+        assert "READ-ONLY" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(c.app.screen, HelpScreen)
+        await pilot.press("5", "question_mark")
+        await pilot.pause()
+        assert "Open service" not in c.app.screen.text  # ...but not on Events
+
+
+async def test_palette_switches_views_and_themes(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"VRRP")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert c.app.view == "vrrp"
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"theme: lvstop-light")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert c.app.theme == "lvstop-light"
+
+
+class WritableDirector(CappedDirector):
+    """A backend that could change IPVS: read-only only when asked."""
+
+
+class FailingDirector(WritableDirector):
+    def __init__(self, inner: SimulatedDirector) -> None:
+        super().__init__(inner)
+        self.fail = False
+
+    def snapshot(self, *, connections: bool = False) -> Snapshot:
+        if self.fail:
+            raise OSError("netlink: connection refused")
+        return self.inner.snapshot(connections=connections)
+
+
+async def test_read_only_badge(make_console: ConsoleFactory, tmp_path: Path) -> None:
+    clock_console = make_console()
+    writable = make_console(director=WritableDirector(SimulatedDirector(clock=clock_console.clock)))
+    async with writable.app.run_test(size=(160, 48)):
+        writable.poll(0)
+        assert "READ-ONLY" not in header(writable)
+    flagged = make_console(
+        director=WritableDirector(SimulatedDirector(clock=clock_console.clock)), read_only=True
+    )
+    async with flagged.app.run_test(size=(160, 48)):
+        flagged.poll(0)
+        assert "READ-ONLY" in header(flagged)
+        assert flagged.app.read_only_reason == "started with --read-only"
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("read_only: true\n")
+    configured = make_console(
+        load(cfg_file), director=WritableDirector(SimulatedDirector(clock=clock_console.clock))
+    )
+    assert configured.app.read_only_reason == f"read_only: true in {cfg_file}"
+    simulated = make_console()
+    assert "simulated director" in simulated.app.read_only_reason
+
+
+async def test_failing_poll_shows_error_and_keeps_stale_data(
+    make_console: ConsoleFactory,
+) -> None:
+    base = make_console()
+    director = FailingDirector(SimulatedDirector(clock=base.clock))
+    c = make_console(director=director)
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        before = c.rows("service")
+        director.fail = True
+        c.poll(10)
+        await pilot.pause()
+        text = header(c)
+        assert "POLL FAILED" in text and "connection refused" in text
+        assert "STALE" in text
+        assert c.rows("service") == before
+        director.fail = False
+        c.poll(1)
+        assert "POLL FAILED" not in header(c) and "STALE" not in header(c)
+
+
+def test_header_age_turns_stale_without_updates(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    state = c.app.state
+    assert "waiting for data" in header_markup(state, read_only=False, paused=False)
+    state.apply(c.app.feed.poll_once("first"))
+    assert "STALE" not in header_markup(state, read_only=False, paused=False)
+    c.clock.now += 10
+    assert "STALE age 10s" in header_markup(state, read_only=False, paused=False)
+
+
+async def test_bad_config_and_key_override_still_start(
+    make_console: ConsoleFactory, tmp_path: Path
+) -> None:
+    cfg_file = tmp_path / "config.yaml"
+    cfg_file.write_text(
+        "interval: 2\ntheme: no-such-theme\nkeys:\n  pause: space\n  nope: x\nbogus: 1\n"
+    )
+    cfg = load(cfg_file)
+    c = make_console(cfg)
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        warnings = "\n".join(c.app.startup_warnings)
+        assert f"{cfg_file}:6: unknown setting 'bogus'" in warnings
+        assert "unknown action 'nope'" in warnings
+        assert "theme 'no-such-theme' not found" in warnings
+        assert c.app.theme == "lvstop-dark"
+        assert c.app.state.interval == 2.0
+        await pilot.press("space")
+        assert c.app.paused
+        await pilot.press("p")  # the default key is gone once overridden
+        assert c.app.paused
