@@ -10,10 +10,13 @@ request, the aggregated connection table.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from lvstop.errors import NotADirector, SourceError
 from lvstop.model import Service, Snapshot, SourceKind
@@ -22,7 +25,11 @@ from lvstop.model.ipvs import Totals
 from lvstop.model.keepalived import KeepalivedState
 
 if TYPE_CHECKING:
+    from lvstop.sources.keepalived.refresh import KeepalivedRefresher
     from lvstop.sources.keepalived.state import KeepalivedReader
+    from lvstop.sources.rtnl_events import RtnlEvent
+
+log = logging.getLogger(__name__)
 
 
 class Director(Protocol):
@@ -34,6 +41,21 @@ class Director(Protocol):
     def snapshot(self, *, connections: bool = False) -> Snapshot: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Watchable(Protocol):
+    """A director that can say when something changed, so a poller need not wait for
+    its timer (lvstop.feed.Feed uses it).
+
+    `watch(wake)` starts watching and returns the function that stops it; `wake`
+    is called from any thread with the reason ("address-event", "notify",
+    "keepalived") and must be short and thread-safe. While watched, a director may
+    also move slow reads off the caller's thread (the live director reads keepalived
+    in the background then, and joins its latest state into each snapshot).
+    """
+
+    def watch(self, wake: Callable[[str], None]) -> Callable[[], None]: ...
 
 
 PROCFS_LIMITS = (
@@ -50,6 +72,11 @@ class LiveDirector:
     `keepalived_config` overrides the configuration file keepalived runs with.
     `wire_warmup` lets the first snapshot wait ~one advert interval for the VRRP
     listener (for one-shot use; a polling UI sees the wire fill up by itself).
+    `keepalived_reader` replaces the keepalived reader (tests).
+
+    Unwatched, `snapshot()` is one pass (for `lvstop snapshot`); while watched (see
+    `watch`), keepalived is read in the background and each snapshot joins the
+    latest reading, whose age is `KeepalivedState.read_at`.
     """
 
     def __init__(
@@ -60,6 +87,7 @@ class LiveDirector:
         keepalived: bool = True,
         keepalived_config: Path | None = None,
         wire_warmup: bool = False,
+        keepalived_reader: KeepalivedReader | None = None,
     ) -> None:
         self.proc_net = proc_net
         self._netlink = None
@@ -83,7 +111,11 @@ class LiveDirector:
         self._host = socket.gethostname()
         self._write = self._netlink is not None
         self._keepalived: KeepalivedReader | None = None
-        if keepalived:
+        self._refresher: KeepalivedRefresher | None = None
+        self._watch_lock = threading.Lock()
+        if keepalived_reader is not None:
+            self._keepalived = keepalived_reader
+        elif keepalived:
             from lvstop.sources.keepalived.state import KeepalivedReader
 
             self._keepalived = KeepalivedReader(
@@ -96,6 +128,54 @@ class LiveDirector:
         if self._write:
             return Capabilities(True)
         return Capabilities(False, self._netlink_error or "IPVS netlink unavailable")
+
+    def watch(self, wake: Callable[[str], None]) -> Callable[[], None]:
+        """Watch for changes (see `Watchable`): rtnetlink address events wake the
+        poller at once ("address-event"); keepalived is read in the background from
+        now on, waking the poller when its state changed ("keepalived") or a notify
+        FIFO line arrived ("notify"). Returns the function that stops all of it
+        (snapshots then read keepalived in the same pass again)."""
+        from lvstop.sources.rtnl_events import OVERFLOW, RTM_DELADDR, RTM_NEWADDR, RtnlEventThread
+
+        refresher = None
+        if self._keepalived is not None:
+            from lvstop.sources.keepalived.refresh import KeepalivedRefresher
+
+            refresher = KeepalivedRefresher(
+                self._keepalived,
+                period=self._keepalived.dump_interval,
+                on_change=lambda: wake("keepalived"),
+                on_notify=lambda: wake("notify"),
+            )
+
+        def on_event(event: RtnlEvent) -> None:
+            if event.event in (RTM_NEWADDR, RTM_DELADDR, OVERFLOW):
+                if refresher is not None:
+                    refresher.urgent()  # a VIP moved: keepalived's roles did too
+                wake("address-event")
+
+        events: RtnlEventThread | None = None
+        try:
+            events = RtnlEventThread(on_event)
+            events.start()
+        except (OSError, SourceError) as exc:
+            log.warning("no rtnetlink address events (VIP moves wait for the timer): %s", exc)
+            events = None
+        if refresher is not None:
+            refresher.start()
+        with self._watch_lock:
+            self._refresher = refresher
+
+        def unwatch() -> None:
+            with self._watch_lock:
+                if self._refresher is refresher:
+                    self._refresher = None
+            if events is not None:
+                events.stop()
+            if refresher is not None:
+                refresher.stop()
+
+        return unwatch
 
     def close(self) -> None:
         if self._netlink is not None:
@@ -125,11 +205,15 @@ class LiveDirector:
         from lvstop.sources import conntable, procfs, rtnl
 
         errors: list[str] = []
-        if self._keepalived is not None:
+        with self._watch_lock:
+            refresher = self._refresher
+        if self._keepalived is not None and refresher is None:
             # Before the clock starts, so the snapshot stays one pass; a failure here
             # shows up again, as an error line, in the read below.
             with contextlib.suppress(Exception):
                 self._keepalived.warm_up()
+        elif refresher is not None:
+            refresher.demand()
         wall, mono = time.time(), time.monotonic()
         services, source = self._services(errors)
         totals: Totals | None = None
@@ -156,7 +240,10 @@ class LiveDirector:
         keepalived: KeepalivedState | None = None
         if self._keepalived is not None:
             try:
-                keepalived = self._keepalived.read(services, addresses)
+                if refresher is None:
+                    keepalived = self._keepalived.read(services, addresses)
+                else:
+                    keepalived = self._joined(refresher, services, addresses)
             except Exception as exc:  # a keepalived oddity must not cost the IPVS view
                 keepalived = KeepalivedState(errors=(f"keepalived state unreadable: {exc!r}",))
         return Snapshot(
@@ -170,6 +257,27 @@ class LiveDirector:
             connections=conns,
             keepalived=keepalived,
         )
+
+    def _joined(
+        self,
+        refresher: KeepalivedRefresher,
+        services: list[Service],
+        addresses: dict[str, str] | None,
+    ) -> KeepalivedState | None:
+        """The background reader's latest reading joined with this table (None, i.e.
+        "not looked at yet", until a first reading exists)."""
+        assert self._keepalived is not None
+        reading = refresher.latest(wait=FIRST_READ_WAIT)
+        problems = refresher.problems(time.monotonic())
+        if reading is None:
+            return KeepalivedState(errors=problems) if problems else None
+        return self._keepalived.join_reading(reading, services, addresses, extra_errors=problems)
+
+
+FIRST_READ_WAIT = 0.5
+"""How long a watched director's snapshot waits for the very first keepalived reading
+(normally ~100 ms): long enough that the first frame usually has it, short enough that
+a stuck keepalived costs the first IPVS frame at most this."""
 
 
 def _with_vip(svc: Service, interface: str | None) -> Service:

@@ -108,6 +108,9 @@ class KeepalivedState:
     listener), so a young listener's empty `wire` is not read as "nobody speaks".
     `errors` are partial failures (a dump not written, a config not readable), one
     sentence each; `notes` are facts worth showing that are not failures.
+    `read_at` is the monotonic time keepalived's processes and dumps were read (None:
+    unknown): the live console reads them off the poll thread, so they can be older
+    than the snapshot; `age()` says by how much.
     """
 
     processes: KeepalivedProcesses = NO_PROCESSES
@@ -122,6 +125,7 @@ class KeepalivedState:
     alarms: tuple[VrrpAlarm, ...] = ()
     notes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    read_at: float | None = None
 
     @property
     def running(self) -> bool:
@@ -132,6 +136,10 @@ class KeepalivedState:
 
     def real_server(self, key: ServiceKey, rs: RealServerKey) -> RealServerStatus | None:
         return self.real_servers.get((key, rs))
+
+    def age(self, now: float) -> float | None:
+        """Seconds between reading keepalived and `now` (a snapshot's monotonic)."""
+        return None if self.read_at is None else max(0.0, now - self.read_at)
 
     def instance(self, name: str) -> VrrpInstance | None:
         return next((i for i in self.instances if i.name == name), None)

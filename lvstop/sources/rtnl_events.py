@@ -31,18 +31,17 @@ import contextlib
 import errno
 import json
 import logging
-import os
 import select
 import socket
 import struct
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from lvstop.errors import SourceError
+from lvstop.sources.pollthread import PollThread
 
 log = logging.getLogger(__name__)
 
@@ -245,57 +244,15 @@ class RtnlEventThread:
     """
 
     def __init__(self, callback: Callable[[RtnlEvent], None], groups: int = DEFAULT_GROUPS) -> None:
-        self._callback = callback
-        self._groups = groups
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._wake_r, self._wake_w = -1, -1
+        self._thread: PollThread[RtnlEvent] = PollThread(
+            lambda: RtnlMonitor(groups), callback, name="rtnl-events"
+        )
 
     def start(self, timeout: float = 5.0) -> None:
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._thread = threading.Thread(target=self._run, name="rtnl-events", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout)
-        if self._error is not None:
-            self._thread.join()
-            self._thread = None
-            os.close(self._wake_w)
-            raise self._error
-
-    def _run(self) -> None:
-        try:
-            monitor = RtnlMonitor(self._groups)
-        except BaseException as exc:
-            self._error = exc
-            os.close(self._wake_r)
-            self._ready.set()
-            return
-        self._ready.set()
-        poller = select.poll()
-        poller.register(monitor.fileno(), select.POLLIN)
-        poller.register(self._wake_r, select.POLLIN)
-        try:
-            while True:
-                ready = {fd for fd, _ in poller.poll()}
-                if self._wake_r in ready:
-                    return
-                for event in monitor.read_ready():
-                    try:
-                        self._callback(event)
-                    except Exception:
-                        log.exception("rtnetlink event callback failed")
-        finally:
-            monitor.close()
-            os.close(self._wake_r)
+        self._thread.start(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._thread is None:
-            return
-        os.write(self._wake_w, b"x")
-        self._thread.join(timeout)
-        os.close(self._wake_w)
-        self._thread = None
+        self._thread.stop(timeout)
 
     def __enter__(self) -> RtnlEventThread:
         self.start()

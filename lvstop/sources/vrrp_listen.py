@@ -57,7 +57,6 @@ import functools
 import ipaddress
 import json
 import logging
-import os
 import select
 import socket
 import struct
@@ -70,6 +69,7 @@ from dataclasses import asdict, dataclass, replace
 
 from lvstop.errors import SourceError
 from lvstop.model.vrrp import WireSpeaker
+from lvstop.sources.pollthread import PollThread
 
 log = logging.getLogger(__name__)
 
@@ -841,7 +841,7 @@ class VrrpListener:
 class VrrpListenerThread:
     """A `VrrpListener` drained by a daemon thread; `snapshot()` from any thread.
 
-    The sockets are opened in ``start()`` (so a missing CAP_NET_RAW or interface is
+    The sockets are opened by ``start()`` (so a missing CAP_NET_RAW or interface is
     raised there, in the caller) and closed by the thread when it ends. `on_advert` runs
     in the listener thread: keep it short and thread-safe (e.g. post a message).
     """
@@ -868,8 +868,9 @@ class VrrpListenerThread:
         )
         self._on_advert = on_advert
         self._listener: VrrpListener | None = None
-        self._thread: threading.Thread | None = None
-        self._wake_r, self._wake_w = -1, -1
+        self._thread: PollThread[Advert] = PollThread(
+            self._open_listener, self._advert, name="vrrp-listen"
+        )
 
     @property
     def listener(self) -> VrrpListener:
@@ -878,41 +879,21 @@ class VrrpListenerThread:
         return self._listener
 
     def start(self) -> None:
-        self._listener = self._open()
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._thread = threading.Thread(target=self._run, name="vrrp-listen", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        listener = self.listener
-        poller = select.poll()
-        poller.register(listener.fileno(), select.POLLIN)
-        poller.register(self._wake_r, select.POLLIN)
-        try:
-            while True:
-                ready = {fd for fd, _ in poller.poll()}
-                if self._wake_r in ready:
-                    return
-                for advert in listener.read_ready():
-                    if self._on_advert is not None:
-                        try:
-                            self._on_advert(advert)
-                        except Exception:
-                            log.exception("VRRP listener callback failed")
-        finally:
-            listener.close()
-            os.close(self._wake_r)
+    def _open_listener(self) -> VrrpListener:
+        self._listener = self._open()
+        return self._listener
+
+    def _advert(self, advert: Advert) -> None:
+        if self._on_advert is not None:
+            self._on_advert(advert)
 
     def snapshot(self, now: float | None = None) -> tuple[WireSpeaker, ...]:
         return self.listener.snapshot(now)
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._thread is None:
-            return
-        os.write(self._wake_w, b"x")
-        self._thread.join(timeout)
-        os.close(self._wake_w)
-        self._thread = None
+        self._thread.stop(timeout)
 
     def __enter__(self) -> VrrpListenerThread:
         self.start()

@@ -22,6 +22,7 @@ def _modules_after_import(module: str) -> set[str]:
         "lvstop.model.serialize",
         "lvstop.model.history",
         "lvstop.model.keepalived",
+        "lvstop.model.events",
     ],
 )
 def test_model_is_pure(module: str) -> None:
@@ -34,6 +35,9 @@ def test_model_is_pure(module: str) -> None:
     "module",
     [
         "lvstop.director",
+        "lvstop.feed",
+        "lvstop.sources.pollthread",
+        "lvstop.sources.keepalived.refresh",
         "lvstop.sources.ipvs_netlink",
         "lvstop.sources.procfs",
         "lvstop.sources.conntable",

@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -55,6 +55,48 @@ if TYPE_CHECKING:  # the parsers and psutil load on first use: the demo needs no
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 NOT_RUNNING = "keepalived is not running in this network namespace"
+URGENT_INTERVAL = 0.25
+"""Shortest gap between two dump signals of one kind when something just changed
+(instead of the reader's `dump_interval`): a failover is worth a fresh dump, an
+event storm must still not become a signal storm."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeepalivedReading:
+    """The slow part of reading keepalived, before it is joined with an IPVS table:
+    its processes, configuration and dumps. `started`/`read_at` are the monotonic
+    times the read began and finished."""
+
+    processes: KeepalivedProcesses
+    config: Config | None
+    config_file: str | None
+    instances: tuple[VrrpInstance, ...]
+    check: CheckData | None
+    notes: tuple[str, ...]
+    errors: tuple[str, ...]
+    started: float
+    read_at: float
+
+    def signature(self) -> tuple[object, ...]:
+        """What a reader of the joined state would notice changing (not counters)."""
+        health: tuple[object, ...] = ()
+        if self.check is not None:
+            health = tuple(
+                sorted(
+                    (str(key), h.health.value, h.effective_weight, h.failed_checkers)
+                    for key, h in self.check.health().items()
+                )
+            )
+        return (
+            self.processes,
+            self.config_file,
+            tuple(
+                (i.name, i.state, i.effective_priority, i.vips_present, i.master_router)
+                for i in self.instances
+            ),
+            health,
+            self.errors,
+        )
 
 
 # --------------------------------------------------------------------------- pure join
@@ -346,7 +388,8 @@ class KeepalivedReader:
         self.wire = wire
         self.wire_warmup = wire_warmup
         self.dump_interval = dump_interval
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the slow part: daemon, configuration, dumps
+        self._wire_lock = threading.Lock()  # the listener
         self._requester: DumpRequester | None = None
         self._requester_for: tuple[int, float | None, KeepalivedProcesses] | None = None
         self._config: Config | None = None
@@ -357,18 +400,26 @@ class KeepalivedReader:
         self._listener_error: str | None = None
         self._hold: AlarmHold | None = None
         self._warmed = False
-        self._instances: tuple[VrrpInstance, ...] = ()  # of the last read, for the wire
 
     def close(self) -> None:
-        with self._lock:
+        with self._wire_lock:
             self._stop_listener()
 
     def read(
         self, services: Sequence[Service], addresses: Mapping[str, str] | None
     ) -> KeepalivedState:
+        """One-shot: read keepalived now and join it with this IPVS table."""
+        return self.join_reading(self.collect(), services, addresses)
+
+    def collect(self, *, urgent: bool = False) -> KeepalivedReading:
+        """The slow part of a read: processes, configuration, dumps (up to a few
+        seconds when keepalived writes nothing). `urgent` (something just changed,
+        e.g. a VIP moved) lets the dumps past their rate limit, down to
+        `URGENT_INTERVAL`."""
         from lvstop.sources.keepalived.runtime.processes import local_daemon
 
         with self._lock:
+            started = time.monotonic()
             errors: list[str] = []
             notes: list[str] = []
             try:
@@ -387,17 +438,10 @@ class KeepalivedReader:
                     if not p.alive
                 )
             config, config_file = self._load_config(daemon, errors, notes)
-            # The wire first: it is the part that moves, so read it closest to the
-            # snapshot's clock; the dumps can take a while.
-            wire: tuple[WireSpeaker, ...] = ()
-            since: float | None = None
-            alarms: tuple[VrrpAlarm, ...] = ()
-            if self.wire:
-                wire, since, alarms = self._wire(config, self._instances, errors)
             instances: tuple[VrrpInstance, ...] = ()
             check: CheckData | None = None
             if daemon is not None:
-                instances, check = self._dumps(daemon, errors)
+                instances, check = self._dumps(daemon, errors, urgent)
                 if (
                     check is None
                     and config is not None
@@ -405,26 +449,56 @@ class KeepalivedReader:
                     and not daemon.processes.alive("checker")
                 ):
                     errors.append("keepalived's checker process is not running: health unknown")
-            self._instances = instances
-            return join(
-                services=services,
+            return KeepalivedReading(
                 processes=daemon.processes if daemon is not None else NO_PROCESSES,
                 config=config,
                 config_file=config_file,
                 instances=instances,
                 check=check,
+                notes=tuple(notes),
+                errors=tuple(errors),
+                started=started,
+                read_at=time.monotonic(),
+            )
+
+    def join_reading(
+        self,
+        reading: KeepalivedReading,
+        services: Sequence[Service],
+        addresses: Mapping[str, str] | None,
+        *,
+        extra_errors: Sequence[str] = (),
+    ) -> KeepalivedState:
+        """The fast part: the wire as of now, joined with `reading` and the table."""
+        errors = [*reading.errors, *extra_errors]
+        wire: tuple[WireSpeaker, ...] = ()
+        since: float | None = None
+        alarms: tuple[VrrpAlarm, ...] = ()
+        if self.wire:
+            with self._wire_lock:
+                wire, since, alarms = self._wire(reading.config, reading.instances, errors)
+        return replace(
+            join(
+                services=services,
+                processes=reading.processes,
+                config=reading.config,
+                config_file=reading.config_file,
+                instances=reading.instances,
+                check=reading.check,
                 addresses=addresses,
                 wire=wire,
                 wire_since=since,
                 alarms=alarms,
-                notes=notes,
+                notes=reading.notes,
                 errors=errors,
-            )
+            ),
+            read_at=reading.read_at,
+        )
 
     # Dumps --------------------------------------------------------------------
 
     def _dumps(
-        self, daemon: KeepalivedDaemon, errors: list[str]
+        self, daemon: KeepalivedDaemon, errors: list[str], urgent: bool = False
     ) -> tuple[tuple[VrrpInstance, ...], CheckData | None]:
         """JSON, STATS and DATA (VRRP + checker) dumps, merged; problems become errors."""
         from lvstop.sources.keepalived.runtime.dumps import DumpRequester
@@ -435,7 +509,9 @@ class KeepalivedReader:
             self._requester = DumpRequester(daemon, min_interval=self.dump_interval)
             self._requester_for = ident
         req = self._requester
-        from_json, stats, data = req.json(), req.stats(), req.data()
+        limit = URGENT_INTERVAL if urgent else None
+        from_json = req.json(min_interval=limit)
+        stats, data = req.stats(min_interval=limit), req.data(min_interval=limit)
         for parsed in (from_json, stats, data):
             errors.extend(p for p in parsed.problems if p not in errors)
         vrrp_data, check = data.value
@@ -506,10 +582,11 @@ class KeepalivedReader:
                 daemon = None
             config, _ = self._load_config(daemon, [], [])
             ifaces = _interfaces(config, ())
-            if ifaces != self._listener_ifaces:
-                self._start_listener(ifaces)
-            if self._listener is None:
-                return
+            with self._wire_lock:
+                if ifaces != self._listener_ifaces:
+                    self._start_listener(ifaces)
+                if self._listener is None:
+                    return
             longest = max((a for _vips, a in expected_wire(config, ()).values()), default=1.0)
             time.sleep(min(longest * 1.2 + 0.1, 3.0))
 

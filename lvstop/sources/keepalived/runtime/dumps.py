@@ -156,12 +156,16 @@ class DumpRequester:
         self._locks = {k: threading.Lock() for k in DumpKind}
         self._last: dict[DumpKind, tuple[float, Dump]] = {}
 
-    def request(self, kind: DumpKind) -> Dump:
-        """Signal keepalived for `kind` (unless rate-limited) and read the result."""
+    def request(self, kind: DumpKind, min_interval: float | None = None) -> Dump:
+        """Signal keepalived for `kind` (unless rate-limited) and read the result.
+
+        `min_interval` overrides the rate limit for this call (shorter when something
+        just changed and a fresh dump is worth the signal)."""
+        limit = self.min_interval if min_interval is None else min_interval
         with self._locks[kind]:
             last = self._last.get(kind)
             now = self._clock()
-            if last is not None and now - last[0] < self.min_interval:
+            if last is not None and now - last[0] < limit:
                 return _stale(last[1])
             dump = self._request(kind)
             self._last[kind] = (self._clock(), dump)
@@ -169,25 +173,27 @@ class DumpRequester:
 
     # Parsed views -------------------------------------------------------------
 
-    def json(self) -> Parsed[list[VrrpInstance]]:
+    def json(self, min_interval: float | None = None) -> Parsed[list[VrrpInstance]]:
         """VRRP instances with their counters, from keepalived.json."""
-        dump = self.request(DumpKind.JSON)
+        dump = self.request(DumpKind.JSON, min_interval)
         problems = list(dump.problems)
         text = dump.text("keepalived.json")
         value = parse_json(text, problems) if text is not None else []
         return Parsed(value, tuple(problems), dump)
 
-    def stats(self) -> Parsed[dict[str, VrrpCounters]]:
+    def stats(self, min_interval: float | None = None) -> Parsed[dict[str, VrrpCounters]]:
         """Per-instance advert counters, from keepalived.stats."""
-        dump = self.request(DumpKind.STATS)
+        dump = self.request(DumpKind.STATS, min_interval)
         problems = list(dump.problems)
         text = dump.text("keepalived.stats")
         value = parse_stats(text, problems) if text is not None else {}
         return Parsed(value, tuple(problems), dump)
 
-    def data(self) -> Parsed[tuple[VrrpData | None, CheckData | None]]:
+    def data(
+        self, min_interval: float | None = None
+    ) -> Parsed[tuple[VrrpData | None, CheckData | None]]:
         """The VRRP and checker data dumps (None for a part that was not written)."""
-        dump = self.request(DumpKind.DATA)
+        dump = self.request(DumpKind.DATA, min_interval)
         problems = list(dump.problems)
         vrrp_text = dump.text("keepalived.data")
         check_text = dump.text("keepalived_check.data")

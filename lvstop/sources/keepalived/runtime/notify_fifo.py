@@ -38,7 +38,6 @@ import contextlib
 import errno
 import os
 import re
-import select
 import stat
 import threading
 import time
@@ -48,6 +47,7 @@ from dataclasses import dataclass
 
 from lvstop.model.vrrp import VrrpState
 from lvstop.sources.keepalived.runtime.dumps import parse_trio
+from lvstop.sources.pollthread import PollThread
 
 # ----------------------------------------------------------------------------- events
 
@@ -404,17 +404,25 @@ class NotifyFifoThread:
     """Runs a NotifyFifoReader in a daemon thread; `drain()` never blocks.
 
     Lines are stamped when they arrive, not when the caller drains. `fileno()` is a
-    pipe that becomes readable when events are waiting (for select/add_reader).
+    pipe that becomes readable when events are waiting (for select/add_reader);
+    `on_event`, when given, is also called from the thread for each event (keep it
+    short and thread-safe).
     """
 
-    def __init__(self, reader: NotifyFifoReader, max_events: int = 10000) -> None:
+    def __init__(
+        self,
+        reader: NotifyFifoReader,
+        max_events: int = 10000,
+        on_event: Callable[[FifoEvent], None] | None = None,
+    ) -> None:
         self.reader = reader
         self._events: deque[FifoEvent] = deque(maxlen=max_events)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._on_event = on_event
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._thread = threading.Thread(target=self._run, name="lvstop-notify-fifo", daemon=True)
+        self._thread: PollThread[FifoEvent] = PollThread(
+            lambda: reader, self._arrived, name="lvstop-notify-fifo", idle=self._idle, eager=True
+        )
 
     @property
     def status(self) -> str:
@@ -428,13 +436,9 @@ class NotifyFifoThread:
         return self
 
     def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        with contextlib.suppress(OSError):
-            os.write(self._stop_w, b"x")
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._thread.stop(timeout)
         self.reader.close()
-        for fd in (self._wake_r, self._wake_w, self._stop_r, self._stop_w):
+        for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -454,16 +458,16 @@ class NotifyFifoThread:
             self._events.clear()
         return events
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            events = self.reader.read_ready()
-            if events:
-                with self._lock:
-                    self._events.extend(events)
-                with contextlib.suppress(OSError):
-                    os.write(self._wake_w, b"x")
-            fd = self.reader.fileno()
-            watch = [self._stop_r] if fd is None else [self._stop_r, fd]
-            timeout = self.reader.reopen_interval if fd is None else self.reader.rescan_interval
-            with contextlib.suppress(OSError, ValueError):
-                select.select(watch, [], [], timeout)
+    def _idle(self) -> float:
+        """With no FIFO open, retry the open; with one, rescan for other readers."""
+        if self.reader.fileno() is None:
+            return self.reader.reopen_interval
+        return self.reader.rescan_interval
+
+    def _arrived(self, event: FifoEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        if self._on_event is not None:
+            self._on_event(event)

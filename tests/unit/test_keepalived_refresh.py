@@ -1,0 +1,161 @@
+"""keepalived read off the poll thread: a slow or failing keepalived never delays the
+IPVS snapshots of a watched LiveDirector; unwatched, a snapshot is still one pass.
+
+The IPVS side is the procfs capture (netlink off), keepalived a KeepalivedReader whose
+slow part (`collect`) is replaced: the real dumps are proven in the lab.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lvstop.director import LiveDirector
+from lvstop.feed import Feed, Update
+from lvstop.model.vrrp import KeepalivedProcess, KeepalivedProcesses, VrrpInstance, VrrpState
+from lvstop.sources.keepalived.refresh import KeepalivedRefresher
+from lvstop.sources.keepalived.state import KeepalivedReader, KeepalivedReading
+
+CAPTURES = Path(__file__).resolve().parents[1] / "data" / "captures"
+
+
+class ScriptedReader(KeepalivedReader):
+    """`collect` takes `delay` seconds, raises `fail`, and reports `state` for VI_1."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__(wire=False, dump_interval=0.2)
+        self.delay = delay
+        self.fail: Exception | None = None
+        self.state = VrrpState.BACKUP
+        self.calls: list[bool] = []
+        self.release = threading.Event()
+        self.release.set()
+
+    def collect(self, *, urgent: bool = False) -> KeepalivedReading:
+        self.calls.append(urgent)
+        started = time.monotonic()
+        time.sleep(self.delay)
+        self.release.wait(10)
+        if self.fail is not None:
+            raise self.fail
+        inst = VrrpInstance("VI_1", 51, "eth0", self.state, 100, 100, 1.0, ("198.18.23.73",))
+        return KeepalivedReading(
+            processes=KeepalivedProcesses((KeepalivedProcess("parent", 1, True),)),
+            config=None,
+            config_file=None,
+            instances=(inst,),
+            check=None,
+            notes=(),
+            errors=(),
+            started=started,
+            read_at=time.monotonic(),
+        )
+
+
+@pytest.fixture
+def proc_net(tmp_path: Path) -> Path:
+    shutil.copy(CAPTURES / "proc-ip_vs.txt", tmp_path / "ip_vs")
+    shutil.copy(CAPTURES / "proc-ip_vs_stats.txt", tmp_path / "ip_vs_stats")
+    return tmp_path
+
+
+def test_unwatched_snapshot_reads_keepalived_in_the_same_pass(proc_net: Path) -> None:
+    reader = ScriptedReader(delay=0.3)
+    d = LiveDirector(proc_net, netlink=False, keepalived_reader=reader)
+    began = time.monotonic()
+    snap = d.snapshot()
+    assert time.monotonic() - began >= 0.3  # one pass: it waited for keepalived
+    assert snap.keepalived is not None and snap.keepalived.instances[0].state is VrrpState.BACKUP
+    assert snap.keepalived.read_at is not None and snap.keepalived.read_at <= snap.monotonic + 0.5
+    assert reader.calls == [False]
+
+
+def test_watched_snapshots_never_wait_for_a_slow_keepalived(proc_net: Path) -> None:
+    reader = ScriptedReader()
+    d = LiveDirector(proc_net, netlink=False, keepalived_reader=reader)
+    wakes: list[str] = []
+    unwatch = d.watch(wakes.append)
+    try:
+        first = d.snapshot()
+        assert first.keepalived is not None and first.keepalived.instances
+        reader.release.clear()  # keepalived stops answering
+        time.sleep(0.3)  # older than the period: the next snapshot asks for a read
+        times = []
+        for _ in range(5):
+            began = time.monotonic()
+            snap = d.snapshot()
+            times.append(time.monotonic() - began)
+            assert snap.services  # the IPVS table, every time
+        assert max(times) < 0.2
+        assert snap.keepalived is not None
+        age = snap.keepalived.age(snap.monotonic)
+        assert age is not None and age >= 0.3  # the last good reading, with its age
+        assert snap.keepalived.instances[0].state is VrrpState.BACKUP
+    finally:
+        reader.release.set()
+        unwatch()
+
+
+def test_stale_and_failing_reads_are_errors_and_change_wakes_the_poller(proc_net: Path) -> None:
+    reader = ScriptedReader()
+    woke = threading.Event()
+    refresher = KeepalivedRefresher(reader, period=0.05, on_change=woke.set)
+    refresher.start()
+    try:
+        assert refresher.latest(wait=2) is not None
+        woke.clear()
+        reader.fail = RuntimeError("dump dir gone")
+        refresher.urgent()
+        assert woke.wait(2)
+        assert refresher.problems(time.monotonic()) == (
+            "reading keepalived failed: RuntimeError('dump dir gone')",
+        )
+        latest = refresher.latest()
+        assert latest is not None
+        later = latest.read_at + refresher.stale_after + 1
+        assert any("s old: reading keepalived is slow" in p for p in refresher.problems(later))
+        reader.fail = None
+        woke.clear()
+        reader.state = VrrpState.MASTER
+        refresher.urgent()
+        assert woke.wait(2)
+        latest = refresher.latest()
+        assert latest is not None and latest.instances[0].state is VrrpState.MASTER
+        assert refresher.problems(time.monotonic()) == ()
+        assert True in reader.calls  # urgent reads were asked for as such
+    finally:
+        refresher.stop()
+
+
+def test_feed_keeps_polling_ipvs_while_keepalived_hangs(proc_net: Path) -> None:
+    reader = ScriptedReader()
+    d = LiveDirector(proc_net, netlink=False, keepalived_reader=reader)
+    feed = Feed(d, interval=0.05)
+    updates: list[tuple[float, Update]] = []
+    stop = threading.Event()
+    t = threading.Thread(
+        target=feed.run, args=(lambda u: updates.append((time.monotonic(), u)), stop)
+    )
+    t.start()
+    try:
+        deadline = time.monotonic() + 3
+        while len(updates) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        reader.release.clear()
+        hung = time.monotonic()
+        time.sleep(1.0)
+        during = [(at, u) for at, u in updates if at > hung]
+    finally:
+        reader.release.set()
+        stop.set()
+        t.join(5)
+        d.close()
+    assert not t.is_alive()
+    assert len(during) >= 8  # ~every 50 ms, although keepalived took a second
+    assert all(u.error is None and u.snapshot is not None for _, u in during)
+    last = during[-1][1].snapshot
+    assert last is not None and last.keepalived is not None and last.keepalived.instances
