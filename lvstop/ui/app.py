@@ -24,10 +24,10 @@ from textual.screen import ModalScreen
 from textual.theme import Theme
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
-from lvstop.ui.feed_link import FeedLike
+from lvstop.feed import Feed, Update
 from lvstop.ui.header import HeaderBar
 from lvstop.ui.keys import ACTIONS, VIEW_TITLES, VIEWS, KeyAction, find_command
-from lvstop.ui.state import ConsoleState, Thresholds, UpdateLike
+from lvstop.ui.state import ConsoleState, Thresholds
 from lvstop.ui.table import LiveTable
 from lvstop.ui.themes import DEFAULT_THEME, FALLBACK_THEME
 from lvstop.ui.views import (
@@ -119,7 +119,7 @@ class LvstopApp(App[None]):
 
     def __init__(
         self,
-        feed: FeedLike,
+        feed: Feed,
         *,
         interval: float = 1.0,
         read_only_reason: str = "",
@@ -143,8 +143,8 @@ class LvstopApp(App[None]):
         self._wanted_theme = theme
         self.view = "services"
         self.paused = False
-        self._held: list[UpdateLike] = []
-        self._inbox: list[UpdateLike] = []
+        self._held: list[Update] = []
+        self._inbox: list[Update] = []
         self._inbox_lock = threading.Lock()
         self._stop = threading.Event()
         self._line_mode: str | None = None  # "filter" | "command" while the line is open
@@ -218,7 +218,7 @@ class LvstopApp(App[None]):
     def _poll_loop(self) -> None:
         self.feed.run(self._from_feed, self._stop)
 
-    def _from_feed(self, update: UpdateLike) -> None:
+    def _from_feed(self, update: Update) -> None:
         """Called on the feed's thread: queue, and wake the UI only if it is not awake."""
         with self._inbox_lock:
             self._inbox.append(update)
@@ -235,7 +235,7 @@ class LvstopApp(App[None]):
         """Poll synchronously and show the result (tests, and the first frame)."""
         self.apply_updates([self.feed.poll_once("request")])
 
-    def apply_updates(self, updates: list[UpdateLike]) -> None:
+    def apply_updates(self, updates: list[Update]) -> None:
         if self.paused:
             self._held.extend(updates)
             self._show_header()

@@ -6,13 +6,16 @@ becomes a warning shown in the console, never a refusal to start.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
+from textual.logging import TextualHandler
+
 from lvstop.config import Config
 from lvstop.director import Director
+from lvstop.feed import Feed
 from lvstop.ui.app import LvstopApp
-from lvstop.ui.feed_link import open_feed
 from lvstop.ui.keys import keymap
 from lvstop.ui.state import Thresholds
 from lvstop.ui.themes import load_themes
@@ -55,13 +58,14 @@ def build_app(
     theme: str | None = None,
     live: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
 ) -> LvstopApp:
     """`live` False: no poll thread, no timers (tests call `app.poll_now()`)."""
     loaded = load_themes()
     actions, key_warnings = keymap(cfg.keys)
     every = interval if interval is not None else cfg.interval
     return LvstopApp(
-        open_feed(director, every),
+        Feed(director, interval=every, wall_clock=wall_clock),
         interval=every,
         read_only_reason=read_only_reason(director, read_only, cfg),
         theme=theme or cfg.theme,
@@ -83,5 +87,7 @@ def run_console(
     theme: str | None = None,
 ) -> int:
     app = build_app(director, cfg, interval=interval, read_only=read_only, theme=theme)
+    # Library warnings must not draw over the screen: send them to Textual's log.
+    logging.basicConfig(handlers=[TextualHandler()], force=True)
     app.run()
     return 0

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lvstop.model.conns import ConnTable
+from lvstop.model.events import Event
 from lvstop.model.ipvs import Rates, RealServerKey, Service, ServiceKey
 from lvstop.model.keepalived import KeepalivedState, RealServerStatus, VrrpAlarm
 from lvstop.model.notation import hostport, service_label
 from lvstop.model.vrrp import Health, VrrpInstance, WireSpeaker
-from lvstop.ui.state import ConsoleState, EventLike
+from lvstop.ui.state import ConsoleState
 
 RsId = tuple[ServiceKey, RealServerKey]
 
@@ -332,9 +333,10 @@ def client_rows(table: ConnTable) -> list[ClientRow]:
     return [ClientRow(addr, addr, n) for addr, n in table.top_clients]
 
 
-def event_rows(events: list[EventLike] | tuple[EventLike, ...]) -> list[EventRow]:
-    """Oldest first in, each with a stable key (its position in the session)."""
+def event_rows(events: tuple[Event, ...], first: int = 0) -> list[EventRow]:
+    """Oldest first in; each keyed by its position in the session (`first` is the
+    number of older events already dropped), so keys stay stable as the log rolls."""
     return [
-        EventRow(i, e.wall_time, e.severity, str(e.kind), e.subject, e.message)
+        EventRow(first + i, e.wall_time, e.severity, e.kind.value, e.subject, e.message)
         for i, e in enumerate(events)
     ]

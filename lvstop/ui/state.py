@@ -1,6 +1,6 @@
 """What the console shows, accumulated from feed updates (no Textual here).
 
-The App hands every `lvstop.feed.Update` to `ConsoleState.apply`; views read from the
+The App hands every feed Update to `ConsoleState.apply`; views read from the
 state. Keeping this apart from the widgets makes pause, staleness, histories and the
 event timeline testable with plain values, and keeps each refresh one pass.
 """
@@ -8,49 +8,18 @@ event timeline testable with plain values, and keeps each refresh one pass.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Protocol
 
+from lvstop.feed import Update
 from lvstop.model.diff import SnapshotDiff
+from lvstop.model.events import Event
 from lvstop.model.history import History
 from lvstop.model.ipvs import ZERO_RATES, Rates, RealServerKey, ServiceKey
 from lvstop.model.snapshot import Snapshot
 
 HISTORY_LENGTH = 60
 EVENTS_KEPT = 2000
-
-
-class EventLike(Protocol):
-    """The fields of `lvstop.model.events.Event` the console shows."""
-
-    @property
-    def wall_time(self) -> float: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def severity(self) -> str: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-
-
-class UpdateLike(Protocol):
-    """The fields of `lvstop.feed.Update` the console reads."""
-
-    @property
-    def snapshot(self) -> Snapshot | None: ...
-    @property
-    def previous(self) -> Snapshot | None: ...
-    @property
-    def diff(self) -> SnapshotDiff | None: ...
-    @property
-    def events(self) -> Sequence[EventLike]: ...
-    @property
-    def error(self) -> str | None: ...
-    @property
-    def reason(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +66,14 @@ class ConsoleState:
         self.cps = History(HISTORY_LENGTH)
         self.active = History(HISTORY_LENGTH)
         self.times: deque[float] = deque(maxlen=HISTORY_LENGTH)
-        self.events: deque[EventLike] = deque(maxlen=EVENTS_KEPT)
+        self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
+        self.events_seen = 0
 
-    def apply(self, update: UpdateLike) -> None:
+    def apply(self, update: Update) -> None:
         """Take one update: a failed poll keeps the last good data and records the error."""
         self.updates += 1
         self.events.extend(update.events)
+        self.events_seen += len(update.events)
         self.error = update.error
         snap = update.snapshot
         if snap is None or (update.error is not None and snap is self.snapshot):

@@ -636,5 +636,6 @@ class EventsView(View):
 
     def refresh_from(self, state: ConsoleState) -> None:
         table: LiveTable[R.EventRow] = self.query_one("#events-table", LiveTable)
-        table.set_rows(R.event_rows(tuple(state.events)), markers=False)
+        events = tuple(state.events)
+        table.set_rows(R.event_rows(events, state.events_seen - len(events)), markers=False)
         self.caption.update(self.caption_markup(table, "newest first"))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lvstop.config import Config
-from lvstop.sources.simulated import SimulatedDirector
+from lvstop.sources.simulated import DEMO_START, SimulatedDirector
 from lvstop.ui.app import LvstopApp
 from lvstop.ui.launch import build_app
 
@@ -60,7 +60,13 @@ def make_console() -> ConsoleFactory:
         clock = Clock()
         d = director if director is not None else SimulatedDirector(clock=clock)
         app = build_app(
-            d, cfg or Config(), read_only=read_only, theme=theme, live=False, clock=clock
+            d,
+            cfg or Config(),
+            read_only=read_only,
+            theme=theme,
+            live=False,
+            clock=clock,
+            wall_clock=lambda: DEMO_START + clock.now,
         )
         return Console(app, clock, d)
 

@@ -364,3 +364,23 @@ async def test_bad_config_and_key_override_still_start(
         assert c.app.paused
         await pilot.press("p")  # the default key is gone once overridden
         assert c.app.paused
+
+
+async def test_events_timeline_newest_first(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        c.poll(30)  # 198.18.23.10 fails its check at 28 s...
+        c.poll(12)  # ...and keepalived removes it at 40 s
+        await pilot.press("5")
+        await pilot.pause()
+        table = c.app.current_table()
+        assert table.rows, "no events recorded"
+        times = [r.wall_time for r in table.rows]
+        assert times == sorted(times, reverse=True)
+        kinds = {r.kind for r in table.rows}
+        assert "rs-down" in kinds
+        down = [r for r in table.rows if r.kind == "rs-down"]
+        assert all("198.18.23.10:8765" in r.subject + r.message for r in down)
+        await pilot.press("slash", *"rs-removed", "enter")
+        assert {r.kind for r in table.rows} == {"rs-removed"}
