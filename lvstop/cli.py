@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave keepalived alone: no dumps, no VRRP listener (JSON keepalived: null)",
     )
     _add_lint_parser(sub)
+    from lvstop import cli_actions
+
+    cli_actions.add_parsers(sub)
     return parser
 
 
@@ -270,6 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_snapshot(args)
         if args.command == "lint":
             return cmd_lint(args)
+        if getattr(args, "action_verb", None) is not None:
+            from lvstop import cli_actions
+
+            return cli_actions.run(args)
         return cmd_console(args)
     except LvstopError as exc:
         print(f"lvstop: {exc}", file=sys.stderr)

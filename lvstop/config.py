@@ -3,15 +3,13 @@
 A broken file must never keep an operator from their console during an incident:
 problems become warnings naming the file and line, and the defaults apply to
 whatever could not be read. Every key is documented in config.example.yaml.
-Sections owned by other parts (e.g. `actions:`) are kept as raw mappings in
-`extra` so they can be validated where they are used.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -24,15 +22,20 @@ SEARCH_PATH = (
 )
 
 THRESHOLD_KEYS = ("stale_after", "cps_warning", "cps_critical", "active_warning", "active_critical")
-PASSTHROUGH_SECTIONS = ("actions",)
 
 
 def _no_keys() -> Mapping[str, str]:
     return MappingProxyType({})
 
 
-def _no_extra() -> Mapping[str, Any]:
-    return MappingProxyType({})
+@dataclass(frozen=True, slots=True)
+class ActionsConfig:
+    """The `actions:` section: where actions are audited and weights remembered, and
+    the UI's +/- weight step."""
+
+    audit_log: Path = Path("/var/log/lvstop/audit.jsonl")
+    state_file: Path = Path("/var/lib/lvstop/weights.json")
+    weight_step: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +53,31 @@ class Config:
     keys: Mapping[str, str] = field(default_factory=_no_keys)
     keepalived: bool = True
     keepalived_config: Path | None = None
-    extra: Mapping[str, Any] = field(default_factory=_no_extra)
+    actions: ActionsConfig = field(default_factory=ActionsConfig)
     source: Path | None = None
     warnings: tuple[str, ...] = field(default=())
+
+
+def _actions(value: Any, where: str, warnings: list[str]) -> ActionsConfig:
+    if not isinstance(value, dict):
+        warnings.append(f"{where}: actions must be a mapping; using defaults")
+        return ActionsConfig()
+    out = ActionsConfig()
+    for key, item in value.items():
+        if key == "audit_log" and isinstance(item, str) and os.path.isabs(item):
+            out = replace(out, audit_log=Path(item))
+        elif key == "state_file" and isinstance(item, str) and os.path.isabs(item):
+            out = replace(out, state_file=Path(item))
+        elif key in ("audit_log", "state_file"):
+            warnings.append(f"{where}: actions.{key} must be an absolute path; using the default")
+        elif key == "weight_step":
+            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 65535:
+                warnings.append(f"{where}: actions.weight_step must be 1..65535; using 1")
+            else:
+                out = replace(out, weight_step=item)
+        else:
+            warnings.append(f"{where}: unknown setting actions.{key} (ignored)")
+    return out
 
 
 def _interval(value: Any, where: str, warnings: list[str]) -> float:
@@ -150,7 +175,6 @@ def load(explicit: Path | None = None) -> Config:
         return Config(source=path, warnings=(f"{path}:1: expected a mapping of settings",))
     r = _Reader(path, _lines(root))
     values: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
     for key, value in data.items():
         if key == "interval":
             values["interval"] = _interval(value, r.where("interval"), r.warnings)
@@ -160,7 +184,8 @@ def load(explicit: Path | None = None) -> Config:
             else:
                 r.warn(("theme",), "theme must be a theme name; using the default")
         elif key == "read_only":
-            values["read_only"] = r.boolean(value, ("read_only",), False)
+            # Unsure means safe: a typo must not silently allow writes.
+            values["read_only"] = r.boolean(value, ("read_only",), True)
         elif key == "thresholds":
             values["thresholds"] = _thresholds(r, value)
         elif key == "keys":
@@ -177,13 +202,12 @@ def load(explicit: Path | None = None) -> Config:
                         r.warn(("keepalived", "config"), "config must be a file path; ignored")
                 else:
                     r.warn(("keepalived", str(name)), f"unknown keepalived setting {name!r}")
-        elif key in PASSTHROUGH_SECTIONS:
-            extra[key] = value
+        elif key == "actions":
+            values["actions"] = _actions(value, r.where("actions"), r.warnings)
         else:
             r.warn((str(key),), f"unknown setting {key!r} (ignored)")
     return Config(
         **values,
-        extra=MappingProxyType(extra),
         source=path,
         warnings=tuple(r.warnings),
     )

@@ -51,6 +51,11 @@ def test_model_is_pure(module: str) -> None:
         "lvstop.ui.rows",
         "lvstop.ui.keys",
         "lvstop.ui.format",
+        "lvstop.actions.run",
+        "lvstop.actions.weight",
+        "lvstop.actions.drain",
+        "lvstop.actions.ipvs_write",
+        "lvstop.cli_actions",
     ],
 )
 def test_lower_layers_never_import_textual(module: str) -> None:

@@ -1,0 +1,6 @@
+"""Operations on the director: weight, drain, restore, failover, failback.
+
+Actions are named data (`Action.name` is the CLI verb and the keymap name) with
+describe(), preflight(), apply() and verify(); `run.execute` drives one through
+confirmation and the audit log. Used by the CLI verbs and the UI alike; no textual.
+"""
