@@ -219,8 +219,9 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             rows.sort(key=lambda r: sort(get(r)), reverse=self.reverse)
         self._rows = rows
         self._restore_cursor()
-        self.virtual_size = Size(self.size.width, len(rows) + 1)
-        self.refresh()
+        if self.is_mounted:
+            self.virtual_size = Size(self.size.width, len(rows) + 1)
+            self.refresh()
 
     # -- cursor ----------------------------------------------------------------
 
@@ -248,6 +249,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             return
         self.cursor = max(0, min(len(self._rows) - 1, row))
         self._remember()
+        if not self.is_mounted:
+            return
         body = max(1, self.size.height - 1)
         if self.cursor < self.scroll_y:
             self.scroll_to(y=self.cursor, animate=False)
