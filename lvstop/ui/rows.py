@@ -7,11 +7,12 @@ the snapshot with dictionary lookups, nothing quadratic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lvstop.model.conns import ConnTable
 from lvstop.model.events import Event
-from lvstop.model.ipvs import Rates, RealServerKey, Service, ServiceKey
+from lvstop.model.ipvs import ZERO_RATES, Rates, RealServer, RealServerKey, Service, ServiceKey
 from lvstop.model.keepalived import KeepalivedState, RealServerStatus, VrrpAlarm
 from lvstop.model.notation import hostport, service_label
 from lvstop.model.vrrp import Health, VrrpInstance, WireSpeaker
@@ -20,7 +21,7 @@ from lvstop.ui.state import ConsoleState
 RsId = tuple[ServiceKey, RealServerKey]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServiceRow:
     key: ServiceKey
     label: str
@@ -42,28 +43,149 @@ class ServiceRow:
         return (self.up - self.total, self.total)
 
 
-@dataclass(frozen=True, slots=True)
-class RealServerRow:
-    key: RsId
-    service: str
-    server: str
-    forward: str
-    weight: int | None
-    effective: int | None
-    configured: int | None
-    health: str
-    detail: str
+@dataclass(slots=True)
+class _ServiceContext:
+    """What the rows of one service share (their service's totals for the share)."""
+
+    key: ServiceKey
+    label: str
+    inbps: float
     active: int
-    inactive: int
-    persistent: int
-    rates: Rates
-    share: float | None
-    drain_eta: float | None
-    in_ipvs: bool
+
+
+@dataclass(slots=True)
+class _Lookups:
+    """What every row of one refresh shares: keepalived's statuses and lvstop's rates."""
+
+    state: ConsoleState
+    statuses: Mapping[RsId, RealServerStatus]
+    own_rates: Mapping[RsId, Rates] | None
+    unexplained: frozenset[tuple[ServiceKey, RealServerKey | None]]
+
+
+class RealServerRow:
+    """One real server of one service.
+
+    Building 10,000 of these per refresh must stay cheap, so a row only holds
+    references; lookups keyed by model keys (keepalived status, lvstop's rates) and
+    display values are computed on access: for the rows on screen, or for every row
+    only when sorting by that column. `key` is a plain (service, address, port) tuple
+    because it is hashed for every row each refresh. `rs` None: configured in
+    keepalived but absent from IPVS (`absent` says why).
+    """
+
+    __slots__ = ("_absent_status", "_look", "absent", "ctx", "key", "rs")
+
+    def __init__(
+        self,
+        ctx: _ServiceContext,
+        look: _Lookups,
+        rs: RealServer | None,
+        address: str,
+        port: int,
+        absent: str | None = None,
+        absent_status: RealServerStatus | None = None,
+    ) -> None:
+        self.key = (ctx.label, address, port)
+        self.ctx = ctx
+        self._look = look
+        self.rs = rs
+        self.absent = absent
+        self._absent_status = absent_status
+
+    @property
+    def rid(self) -> RsId:
+        return (self.ctx.key, RealServerKey(self.key[1], self.key[2]))
+
+    @property
+    def service(self) -> str:
+        return self.ctx.label
+
+    @property
+    def status(self) -> RealServerStatus | None:
+        if self.rs is None:
+            return self._absent_status
+        return self._look.statuses.get(self.rid) if self._look.statuses else None
+
+    @property
+    def rates(self) -> Rates:
+        if self.rs is None:
+            return ZERO_RATES
+        own = self._look.own_rates
+        return own.get(self.rid, ZERO_RATES) if own is not None else self.rs.rates
+
+    @property
+    def share(self) -> float | None:
+        """Of the service's inbound bytes/s, else of its active connections."""
+        if self.rs is None:
+            return None
+        if self.ctx.inbps > 0:
+            return self.rates.inbps / self.ctx.inbps
+        if self.ctx.active > 0:
+            return self.rs.active_conns / self.ctx.active
+        return None
+
+    @property
+    def drain_eta(self) -> float | None:
+        return self._look.state.drain_eta(self.rid) if self.draining else None
+
+    @property
+    def in_ipvs(self) -> bool:
+        return self.rs is not None
+
+    @property
+    def server(self) -> str:
+        return hostport(self.key[1], self.key[2])
+
+    @property
+    def forward(self) -> str:
+        return self.rs.forward.ipvsadm if self.rs is not None else "-"
+
+    @property
+    def weight(self) -> int | None:
+        return self.rs.weight if self.rs is not None else None
+
+    @property
+    def effective(self) -> int | None:
+        status = self.status
+        return status.effective_weight if status is not None else None
+
+    @property
+    def configured(self) -> int | None:
+        status = self.status
+        return status.configured_weight if status is not None else None
+
+    @property
+    def active(self) -> int:
+        return self.rs.active_conns if self.rs is not None else 0
+
+    @property
+    def inactive(self) -> int:
+        return self.rs.inactive_conns if self.rs is not None else 0
+
+    @property
+    def persistent(self) -> int:
+        return self.rs.persistent_conns if self.rs is not None else 0
+
+    @property
+    def health(self) -> str:
+        status = self.status
+        if status is None:
+            return "-" if self.rs is not None else "absent"
+        return status.health.value
+
+    @property
+    def detail(self) -> str:
+        why = _failing(self.status)
+        if self.absent is not None:
+            return f"not in IPVS: {self.absent}" + (f" ({why})" if why else "")
+        if self._look.unexplained and self.rid in self._look.unexplained:
+            return "not in keepalived's configuration"
+        return why
 
     @property
     def draining(self) -> bool:
-        return self.in_ipvs and self.weight == 0
+        return self.rs is not None and self.rs.weight == 0
 
     @property
     def weights_differ(self) -> bool:
@@ -143,60 +265,54 @@ def service_rows(state: ConsoleState) -> list[ServiceRow]:
         return []
     ka = snap.keepalived
     unmanaged = {u.service for u in ka.unexplained if u.real_server is None} if ka else set()
-    down = _down_counts(ka)
+    absent: dict[ServiceKey, int] = {}
+    statuses = ka.real_servers if ka is not None else {}
+    if ka is not None:
+        for a in ka.absent_real_servers:
+            absent[a.service] = absent.get(a.service, 0) + 1
+    down = Health.DOWN
     rows = []
     for svc in snap.services:
-        total = len(svc.real_servers) + down.get(svc.key, (0, 0))[1]
-        up = sum(1 for rs in svc.real_servers if _is_up(ka, svc.key, rs.key, rs.weight))
+        key = svc.key
+        up = active = inactive = 0
+        for rs in svc.real_servers:
+            active += rs.active_conns
+            inactive += rs.inactive_conns
+            # Up = would get new connections: positive weight, not failing its checks.
+            if rs.weight > 0:
+                status = statuses.get((key, rs.key)) if statuses else None
+                if status is None or status.health is not down:
+                    up += 1
         rows.append(
             ServiceRow(
-                key=svc.key,
-                label=service_label(svc.key),
+                key=key,
+                label=service_label(key),
                 scheduler=svc.scheduler,
                 persist=_persist(svc),
                 vip=_vip(svc),
-                role=_role(ka, svc.key),
+                role=_role(ka, key),
                 up=up,
-                total=total,
-                active=sum(rs.active_conns for rs in svc.real_servers),
-                inactive=sum(rs.inactive_conns for rs in svc.real_servers),
-                rates=state.service_rates(svc.key, svc.rates),
-                trend=state.cps.series(svc.key),
-                managed=ka is None or svc.key not in unmanaged,
+                total=len(svc.real_servers) + absent.get(key, 0),
+                active=active,
+                inactive=inactive,
+                rates=state.service_rates(key, svc.rates),
+                trend=state.cps.series(key),
+                managed=key not in unmanaged,
             )
         )
     return rows
 
 
-def _down_counts(ka: KeepalivedState | None) -> dict[ServiceKey, tuple[int, int]]:
-    """Per service: configured real servers missing from IPVS (counted as down)."""
-    out: dict[ServiceKey, tuple[int, int]] = {}
-    if ka is None:
-        return out
-    for a in ka.absent_real_servers:
-        n = out.get(a.service, (0, 0))[1]
-        out[a.service] = (0, n + 1)
-    return out
-
-
-def _is_up(ka: KeepalivedState | None, key: ServiceKey, rs: RealServerKey, weight: int) -> bool:
-    """Up = would receive new connections: positive weight and not failing its checks."""
-    if weight <= 0:
-        return False
-    status = ka.real_server(key, rs) if ka is not None else None
-    return status is None or status.health is not Health.DOWN
-
-
-def _health(status: RealServerStatus | None) -> tuple[str, str]:
-    if status is None:
-        return "-", ""
+def _failing(status: RealServerStatus | None) -> str:
+    """'1/1 checks failing: HTTP_GET failed: /index.html' for a server that is down."""
+    if status is None or status.health is not Health.DOWN:
+        return ""
     detail = ""
-    if status.health is Health.DOWN:
-        if status.failed_checkers:
-            detail = f"{status.failed_checkers}/{status.checkers or '?'} checks failing"
-        if status.last_error:
-            detail = f"{detail}: {status.last_error}" if detail else status.last_error
-    return status.health.value, detail
+    if status.failed_checkers:
+        detail = f"{status.failed_checkers}/{status.checkers or '?'} checks failing"
+    if status.last_error:
+        detail = f"{detail}: {status.last_error}" if detail else status.last_error
+    return detail
 
 
 def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> list[RealServerRow]:
@@ -206,72 +322,31 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
     if snap is None:
         return []
     ka = snap.keepalived
-    unexplained = {(u.service, u.real_server) for u in ka.unexplained} if ka else set()
+    d = state.diff
+    look = _Lookups(
+        state,
+        ka.real_servers if ka is not None else {},
+        d.real_server_rates if d is not None and d.interval > 0 else None,
+        frozenset((u.service, u.real_server) for u in ka.unexplained) if ka else frozenset(),
+    )
     rows: list[RealServerRow] = []
-    for svc in snap.services:
-        if service is not None and svc.key != service:
-            continue
-        label = service_label(svc.key)
-        svc_rates = state.service_rates(svc.key, svc.rates)
-        svc_active = sum(rs.active_conns for rs in svc.real_servers)
+    append = rows.append
+    contexts: dict[ServiceKey, _ServiceContext] = {}
+    for svc in snap.services if service is None else filter(None, [snap.service(service)]):
+        key = svc.key
+        inbps = state.service_rates(key, svc.rates).inbps
+        active = 0 if inbps > 0 else sum(rs.active_conns for rs in svc.real_servers)
+        ctx = contexts[key] = _ServiceContext(key, service_label(key), inbps, active)
         for rs in svc.real_servers:
-            status = ka.real_server(svc.key, rs.key) if ka is not None else None
-            health, detail = _health(status)
-            if (svc.key, rs.key) in unexplained:
-                detail = "not in keepalived's configuration"
-            rates = state.real_server_rates(svc.key, rs.key, rs.rates)
-            if svc_rates.inbps > 0:
-                share: float | None = rates.inbps / svc_rates.inbps
-            elif svc_active > 0:
-                share = rs.active_conns / svc_active
-            else:
-                share = None
-            rid = (svc.key, rs.key)
-            rows.append(
-                RealServerRow(
-                    key=rid,
-                    service=label,
-                    server=hostport(rs.address, rs.port),
-                    forward=rs.forward.ipvsadm,
-                    weight=rs.weight,
-                    effective=status.effective_weight if status else None,
-                    configured=status.configured_weight if status else None,
-                    health=health,
-                    detail=detail,
-                    active=rs.active_conns,
-                    inactive=rs.inactive_conns,
-                    persistent=rs.persistent_conns,
-                    rates=rates,
-                    share=share,
-                    drain_eta=state.drain_eta(rid) if rs.weight == 0 else None,
-                    in_ipvs=True,
-                )
-            )
+            append(RealServerRow(ctx, look, rs, rs.address, rs.port))
     if ka is not None:
         for a in ka.absent_real_servers:
             if service is not None and a.service != service:
                 continue
-            health, detail = _health(a.status)
-            rows.append(
-                RealServerRow(
-                    key=(a.service, RealServerKey(a.address, a.port)),
-                    service=service_label(a.service),
-                    server=hostport(a.address, a.port),
-                    forward="-",
-                    weight=None,
-                    effective=a.status.effective_weight,
-                    configured=a.status.configured_weight,
-                    health=health if health != "-" else "absent",
-                    detail=f"not in IPVS: {a.reason}" + (f" ({detail})" if detail else ""),
-                    active=0,
-                    inactive=0,
-                    persistent=0,
-                    rates=Rates(),
-                    share=None,
-                    drain_eta=None,
-                    in_ipvs=False,
-                )
+            ctx = contexts.get(a.service) or _ServiceContext(
+                a.service, service_label(a.service), 0.0, 0
             )
+            append(RealServerRow(ctx, look, None, a.address, a.port, a.reason, a.status))
     return rows
 
 

@@ -82,12 +82,21 @@ class ConsoleState:
         self.diff = update.diff
         self.received_at = self.clock()
         self.times.append(snap.monotonic)
+        # Histories: CPS per service (sparklines), active connections only of servers
+        # at weight 0 (drain ETA), so a 10,000-server table costs little per update.
+        draining = []
         for svc in snap.services:
-            self.cps.push(svc.key, self.service_rates(svc.key, svc.rates).cps)
+            key = svc.key
+            self.cps.push(key, self.service_rates(key, svc.rates).cps)
             for rs in svc.real_servers:
-                self.active.push((svc.key, rs.key), float(rs.active_conns))
-        self.cps.retain(s.key for s in snap.services)
-        self.active.retain((s.key, rs.key) for s in snap.services for rs in s.real_servers)
+                if rs.weight == 0:
+                    rid = (key, rs.key)
+                    self.active.push(rid, float(rs.active_conns))
+                    draining.append(rid)
+        if len(self.cps) > len(snap.services):  # some services left the table
+            self.cps.retain(s.key for s in snap.services)
+        if len(self.active) > len(draining):
+            self.active.retain(draining)
 
     # -- derived values ----------------------------------------------------------
 

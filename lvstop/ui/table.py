@@ -233,7 +233,10 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
     def _restore_cursor(self) -> None:
         if self._cursor_key is not None:
-            for i, row in enumerate(self._rows):
+            rows = self._rows
+            if 0 <= self.cursor < len(rows) and rows[self.cursor].key == self._cursor_key:
+                return  # the usual case: same order as before
+            for i, row in enumerate(rows):
                 if row.key == self._cursor_key:
                     self.cursor = i
                     return
