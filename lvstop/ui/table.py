@@ -46,7 +46,8 @@ class Column(Generic[R]):
 
     `priority` 0 is never dropped; larger numbers are dropped first on a narrow
     terminal. `marker` adds ↑/↓ when the raw value changed since the last refresh.
-    `tone` picks a semantic colour for the cell from the row.
+    `tone` picks a semantic colour for the cell from the row. `align` is "left",
+    "right" or "tail" (left-aligned, but a cut keeps the end: sparklines).
     """
 
     key: str
@@ -408,6 +409,8 @@ def _fit(text: str, width: int, align: str) -> str:
     """Pad or cut `text` to exactly `width` cells; a cut is marked with an ellipsis."""
     if width <= 0:
         return ""
+    if align == "tail":  # a sparkline: keep the newest (rightmost) part
+        return text[-width:].ljust(width)
     if len(text) > width:
         return text[: width - 1] + "…" if width > 1 else text[:1]
     return text.ljust(width) if align == "left" else text.rjust(width)
