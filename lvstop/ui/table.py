@@ -177,9 +177,12 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def sort_by(self, key: str | None, reverse: bool | None = None) -> None:
         if key is not None and key not in self._by_key:
             raise KeyError(key)
-        self.sort_key = key
         if reverse is not None:
             self.reverse = reverse
+        elif key is not None and key != self.sort_key:
+            # Like top: numbers biggest first, names in alphabetical order.
+            self.reverse = self._by_key[key].align == "right"
+        self.sort_key = key
         self._reorder()
 
     def toggle_reverse(self) -> None:
@@ -241,8 +244,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                 if row.key == self._cursor_key:
                     self.cursor = i
                     return
+        # Its row is filtered out or gone: stay near; remember it in case it comes back
+        # (clearing a filter returns the cursor to where it was).
         self.cursor = min(self.cursor, max(0, len(self._rows) - 1))
-        self._remember()
+        if self._cursor_key is None:
+            self._remember()
 
     def _remember(self) -> None:
         row = self.current
