@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
 from conftest import Console, ConsoleFactory
 from textual.widgets import Input
 
-from lvstop.config import load
+from lvstop.config import Config, load
 from lvstop.model.capabilities import Capabilities
 from lvstop.model.conns import ConnTable
 from lvstop.model.snapshot import Snapshot
@@ -384,3 +386,53 @@ async def test_events_timeline_newest_first(make_console: ConsoleFactory) -> Non
         assert all("198.18.23.10:8765" in r.subject + r.message for r in down)
         await pilot.press("slash", *"rs-removed", "enter")
         assert {r.kind for r in table.rows} == {"rs-removed"}
+
+
+class SlowDirector(WritableDirector):
+    """Every read takes `delay` seconds; records how many ran at once."""
+
+    def __init__(self, inner: SimulatedDirector, delay: float) -> None:
+        super().__init__(inner)
+        self.delay = delay
+        self.running = 0
+        self.most = 0
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def snapshot(self, *, connections: bool = False) -> Snapshot:
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(self.delay)
+            return self.inner.snapshot(connections=connections)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+async def test_a_slow_source_never_blocks_the_keys(make_console: ConsoleFactory) -> None:
+    """The real poll thread (live mode) against a director that takes 2 s per read:
+    keys are handled while a read is in progress, and reads never overlap."""
+    from lvstop.ui.launch import build_app
+
+    director = SlowDirector(SimulatedDirector(), delay=2.0)
+    app = build_app(director, Config(), interval=0.2, live=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(50):  # until the poll thread is inside its first read
+            if director.running:
+                break
+            await pilot.pause(0.02)
+        await pilot.press("3", "slash", "x")
+        assert app.view == "vrrp" and app.current_table().filter_text == "x"
+        assert director.running == 1 and app.state.snapshot is None  # the read goes on
+        await pilot.press("escape")
+        await pilot.press("ctrl+r", "ctrl+r", "ctrl+r")
+        for _ in range(60):
+            if app.state.snapshot is not None:
+                break
+            await pilot.pause(0.1)
+        assert app.state.snapshot is not None
+        assert director.most == 1  # one poll at a time, whatever was asked
+    assert app._stop.is_set()
