@@ -19,14 +19,20 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.theme import Theme
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
+from lvstop.actions.base import Confirm, Description
+from lvstop.actions.run import execute
+from lvstop.errors import LvstopError
 from lvstop.feed import Feed, Update
 from lvstop.ui.header import HeaderBar
 from lvstop.ui.keys import ACTIONS, VIEW_TITLES, VIEWS, KeyAction, find_command
+from lvstop.ui.operate import WEIGHT_ACTIONS, Operator
+from lvstop.ui.rows import RealServerRow
 from lvstop.ui.state import ConsoleState, Thresholds
 from lvstop.ui.table import LiveTable
 from lvstop.ui.themes import DEFAULT_THEME, FALLBACK_THEME
@@ -70,6 +76,61 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.text, id="help-text")
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """What an action will do (lvstop.actions Description); y/Enter runs it, n/Esc not.
+
+    A TYPED confirmation (lvstop cannot vouch for the outcome) needs the word typed.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical { width: auto; max-width: 90%; height: auto;
+                               border: thick $warning; background: $surface; padding: 0 1; }
+    ConfirmScreen Static { width: auto; }
+    ConfirmScreen Input { width: 40; }
+    """
+
+    def __init__(self, description: Description) -> None:
+        super().__init__()
+        self.description = description
+        self.typed = description.confirm is Confirm.TYPED and bool(description.typed_word)
+
+    def compose(self) -> ComposeResult:
+        d = self.description
+        lines = [f"[b]{escape(d.title)}[/]", ""]
+        lines += [f"  {escape(c.target)}: {escape(c.before)} → [b]{escape(c.after)}[/]"
+                  for c in d.changes]  # fmt: skip
+        lines += [f"  [$warning]! {escape(w)}[/]" for w in d.warnings]
+        lines += [f"  - {escape(e)}" for e in d.side_effects]
+        lines.append("")
+        if self.typed:
+            lines.append(f"Type [b]{escape(d.typed_word or '')}[/] and Enter to go ahead, Esc not")
+        else:
+            lines.append("[b]y[/] / Enter: do it    [b]n[/] / Esc: cancel")
+        with Vertical():
+            yield Static("\n".join(lines), id="confirm-text")
+            if self.typed:
+                yield Input(id="confirm-word")
+
+    def on_key(self, event: Any) -> None:
+        if event.key == "enter" and not self.typed:
+            event.stop()
+            self.dismiss(True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() == (self.description.typed_word or ""))
+
+    def action_answer(self, yes: bool) -> None:
+        if self.typed and yes:
+            return  # "y" is not the word
+        self.dismiss(yes)
 
 
 class ActionCommands(Provider):
@@ -130,8 +191,10 @@ class LvstopApp(App[None]):
         warnings: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
         live: bool = True,
+        operator: Operator | None = None,
     ) -> None:
         super().__init__()
+        self.operator = operator
         self.feed = feed
         self.live = live
         self.read_only_reason = read_only_reason
@@ -261,13 +324,20 @@ class LvstopApp(App[None]):
 
     # -- actions -----------------------------------------------------------------
 
+    def allowed(self, a: KeyAction) -> bool:
+        """Offered here and now: in scope, and a write action only with an Operator
+        (which exists only when the console is not read-only)."""
+        if a.writes and (self.operator is None or self.read_only):
+            return False
+        return a.allowed(self.view, self.read_only)
+
     def allowed_actions(self) -> list[KeyAction]:
-        return [a for a in self.actions if a.allowed(self.view, self.read_only)]
+        return [a for a in self.actions if self.allowed(a)]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "run" and parameters:
             a = self.by_name.get(str(parameters[0]))
-            return a is not None and a.allowed(self.view, self.read_only)
+            return a is not None and self.allowed(a)
         return True
 
     def action_run(self, name: str) -> None:
@@ -276,10 +346,12 @@ class LvstopApp(App[None]):
     def run_named(self, name: str, argument: str = "") -> None:
         """Run an action by name (keys, `:` commands and the palette all come here)."""
         a = self.by_name.get(name)
-        if a is None or not a.allowed(self.view, self.read_only):
+        if a is None or not self.allowed(a):
             self.notify(f"{name}: not available here", severity="warning")
             return
-        if name.startswith("view."):
+        if name in WEIGHT_ACTIONS:
+            self._start_action(name)
+        elif name.startswith("view."):
             self.switch_view(name.removeprefix("view."))
         elif name == "open":
             self._open()
@@ -317,6 +389,55 @@ class LvstopApp(App[None]):
             self.action_command_palette()
         elif name == "quit":
             self.exit()
+
+    def _start_action(self, name: str) -> None:
+        row = self.current_table().current
+        if not isinstance(row, RealServerRow) or not row.in_ipvs:
+            self.notify("put the cursor on a real server that is in IPVS", severity="warning")
+            return
+        snap = self.state.snapshot
+        self._operate(name, row.rid, snap.keepalived if snap is not None else None)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _operate(self, name: str, rid: Any, keepalived: Any) -> None:
+        """Preflight, confirm (a modal), apply, verify and audit, off the UI thread."""
+        operator = self.operator
+        if operator is None:
+            return
+        ctx = None
+        try:
+            action, ctx = operator.build(name, rid[0], rid[1], keepalived)
+            outcome = execute(action, ctx.audit, self._confirm_from_thread, warn=self._warn)
+        except LvstopError as exc:
+            self.call_from_thread(self.notify, str(exc), title=name, severity="error", timeout=15)
+        else:
+            facts = "\n".join(outcome.verified.facts) or outcome.result
+            self.call_from_thread(self.notify, facts, title=f"{name}: done", timeout=10)
+        finally:
+            if ctx is not None and ctx.table is not None:
+                ctx.table.close()
+            self.feed.request_poll()
+
+    def _warn(self, message: str) -> None:
+        self.call_from_thread(self.notify, message, severity="warning", timeout=15)
+
+    def _confirm_from_thread(self, description: Description) -> bool:
+        """The actions layer's confirm callback: show the modal, wait for the answer."""
+        answer: list[bool] = []
+        done = threading.Event()
+
+        def ask() -> None:
+            def answered(ok: bool | None) -> None:
+                answer.append(bool(ok))
+                done.set()
+
+            self.push_screen(ConfirmScreen(description), answered)
+
+        self.call_from_thread(ask)
+        while not done.wait(0.1):
+            if self._stop.is_set():
+                return False
+        return answer[0]
 
     def switch_view(self, view: str, *, scope: Any = None) -> None:
         if view not in VIEWS:

@@ -21,6 +21,7 @@ VIEW_TITLES = {
     "events": "Events",
 }
 TABLE_VIEWS = frozenset(VIEWS)
+SERVERS = frozenset({"servers"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,8 @@ def _pretty(key: str) -> str:
         "less_than_sign": "<",
         "ctrl+p": "^p",
         "ctrl+r": "^r",
+        "plus": "+",
+        "minus": "-",
         "space": "Space",
     }
     return names.get(key, key)
@@ -76,6 +79,10 @@ ACTIONS: tuple[KeyAction, ...] = (
         views=frozenset({"services"}),
     ),
     KeyAction("back", "escape", "Back / clear filter", ("back",), footer=False),
+    KeyAction("weight.up", "plus", "Weight +step", ("weight+",), SERVERS, writes=True),
+    KeyAction("weight.down", "minus", "Weight -step", ("weight-",), SERVERS, writes=True),
+    KeyAction("drain", "d", "Drain (weight 0)", ("drain",), SERVERS, writes=True),
+    KeyAction("restore", "R", "Restore weight", ("restore",), SERVERS, writes=True),
     KeyAction("filter", "slash", "Filter", ("filter",), views=TABLE_VIEWS),
     KeyAction(
         "sort.next", "greater_than_sign", "Sort next column", ("sort",), TABLE_VIEWS, footer=False
@@ -89,7 +96,7 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("palette", "ctrl+p", "Palette", ("palette",), footer=False),
     KeyAction("quit", "q", "Quit", ("quit", "q")),
 )
-"""Every action, in help order. Write actions (lvstop/actions) join with writes=True."""
+"""Every action, in help order. `writes` ones act through lvstop/actions (ui/operate.py)."""
 
 BY_NAME = {a.name: a for a in ACTIONS}
 

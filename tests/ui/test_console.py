@@ -492,3 +492,99 @@ async def test_split_brain_alarm_and_drain_eta(make_console: ConsoleFactory) -> 
         assert {table.column("drain").cell(r) for r in drained} == {"ETA 6.0s"}
         assert {table.column("weight").cell(r) for r in drained} == {"0"}
         assert all(r.weights_differ for r in drained)  # kernel 0, keepalived 1
+
+
+class FakeTable:
+    """The IPVS table write actions see: the simulation's services, weights settable."""
+
+    def __init__(self, services: Any) -> None:
+        self.svcs = list(services)
+        self.writes: list[tuple[str, int, int]] = []
+
+    def services(self) -> Any:
+        return tuple(self.svcs)
+
+    def set_weight(self, service: Any, rs: Any, weight: int) -> None:
+        self.writes.append((rs.address, rs.port, weight))
+        self.svcs = [
+            replace(
+                s,
+                real_servers=tuple(
+                    replace(r, weight=weight) if r.key == rs.key else r for r in s.real_servers
+                ),
+            )
+            if s.key == service
+            else s
+            for s in self.svcs
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+async def test_drain_asks_applies_verifies_and_audits(
+    make_console: ConsoleFactory, tmp_path: Path
+) -> None:
+    from lvstop.config import ActionsConfig
+    from lvstop.ui.app import ConfirmScreen
+
+    table = FakeTable(SimulatedDirector().snapshot_at(1).services)
+    cfg = Config(
+        actions=ActionsConfig(audit_log=tmp_path / "audit.jsonl", state_file=tmp_path / "w.json")
+    )
+    c = make_console(
+        cfg,
+        director=lambda clock: WritableDirector(SimulatedDirector(clock=clock)),
+        table=lambda: table,
+    )
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        await pilot.press("question_mark")
+        assert "Drain (weight 0)" not in c.app.screen.text  # write keys only where they act
+        await pilot.press("escape", "down", "enter")  # the real servers of TCP 198.18.23.73:8765
+        await pilot.pause()
+        await pilot.press("question_mark")
+        assert "Drain (weight 0)" in c.app.screen.text and "Weight +step" in c.app.screen.text
+        await pilot.press("escape")
+        assert c.app.current_table().current.server == "198.18.23.4:8765"
+        await pilot.press("d")
+        for _ in range(50):
+            if isinstance(c.app.screen, ConfirmScreen):
+                break
+            await pilot.pause(0.05)
+        screen = c.app.screen
+        assert isinstance(screen, ConfirmScreen)
+        text = str(screen.query_one("#confirm-text").render())
+        assert "198.18.23.4:8765" in text and "weight 1 → weight 0" in text
+        assert table.writes == []  # nothing before the answer
+        await pilot.press("y")
+        await c.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert table.writes == [("198.18.23.4", 8765, 0)]
+        audit = (tmp_path / "audit.jsonl").read_text()
+        assert '"applied"' in audit and "drain" in audit
+        await pilot.press("minus")  # weight 0 - 1: clamped, nothing to do, or refused
+        for _ in range(50):
+            if isinstance(c.app.screen, ConfirmScreen):
+                break
+            await pilot.pause(0.05)
+        if isinstance(c.app.screen, ConfirmScreen):
+            await pilot.press("n")
+        await c.app.workers.wait_for_complete()
+        assert table.writes == [("198.18.23.4", 8765, 0)]  # declined or refused: unchanged
+
+
+async def test_read_only_console_has_no_write_keys(make_console: ConsoleFactory) -> None:
+    c = make_console(
+        director=lambda clock: WritableDirector(SimulatedDirector(clock=clock)), read_only=True
+    )
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        await pilot.press("2", "d")
+        await pilot.pause()
+        assert c.app.operator is None
+        assert not any(a.writes for a in c.app.allowed_actions())
+        await pilot.press("question_mark")
+        assert "hidden: Weight +step, Weight -step, Drain (weight 0), Restore weight" in (
+            c.app.screen.text
+        )
