@@ -31,8 +31,8 @@ from lvstop.errors import LvstopError
 from lvstop.feed import Feed, Update
 from lvstop.ui.header import HeaderBar
 from lvstop.ui.keys import ACTIONS, VIEW_TITLES, VIEWS, KeyAction, find_command
-from lvstop.ui.operate import WEIGHT_ACTIONS, Operator
-from lvstop.ui.rows import RealServerRow
+from lvstop.ui.operate import VRRP_ACTIONS, WEIGHT_ACTIONS, Operator
+from lvstop.ui.rows import InstanceRow, RealServerRow
 from lvstop.ui.state import ConsoleState, Thresholds
 from lvstop.ui.table import LiveTable
 from lvstop.ui.themes import DEFAULT_THEME, FALLBACK_THEME
@@ -349,7 +349,7 @@ class LvstopApp(App[None]):
         if a is None or not self.allowed(a):
             self.notify(f"{name}: not available here", severity="warning")
             return
-        if name in WEIGHT_ACTIONS:
+        if name in WEIGHT_ACTIONS or name in VRRP_ACTIONS:
             self._start_action(name)
         elif name.startswith("view."):
             self.switch_view(name.removeprefix("view."))
@@ -392,24 +392,41 @@ class LvstopApp(App[None]):
 
     def _start_action(self, name: str) -> None:
         row = self.current_table().current
+        snap = self.state.snapshot
+        keepalived = snap.keepalived if snap is not None else None
+        if name in VRRP_ACTIONS:
+            table = self.query_one("#vrrp-instances", LiveTable)
+            inst = table.current
+            if not isinstance(inst, InstanceRow):
+                self.notify("no VRRP instance to act on", severity="warning")
+                return
+            self._operate(name, inst.key, keepalived)
+            return
         if not isinstance(row, RealServerRow) or not row.in_ipvs:
             self.notify("put the cursor on a real server that is in IPVS", severity="warning")
             return
-        snap = self.state.snapshot
-        self._operate(name, row.rid, snap.keepalived if snap is not None else None)
+        self._operate(name, row.rid, keepalived)
 
     @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def _operate(self, name: str, rid: Any, keepalived: Any) -> None:
-        """Preflight, confirm (a modal), apply, verify and audit, off the UI thread."""
+    def _operate(self, name: str, target: Any, keepalived: Any) -> None:
+        """Preflight, confirm (a modal), apply, verify and audit, off the UI thread.
+        `target` is a real server's (service, server) key or a VRRP instance name."""
         operator = self.operator
         if operator is None:
             return
         ctx = None
         try:
-            action, ctx = operator.build(name, rid[0], rid[1], keepalived)
+            if name in VRRP_ACTIONS:
+                action, ctx = operator.build_vrrp(name, target, keepalived)
+            else:
+                action, ctx = operator.build(name, target[0], target[1], keepalived)
             outcome = execute(action, ctx.audit, self._confirm_from_thread, warn=self._warn)
-        except LvstopError as exc:
+        except (LvstopError, OSError) as exc:
             self.call_from_thread(self.notify, str(exc), title=name, severity="error", timeout=15)
+        except Exception as exc:  # an action bug must not kill the console
+            self.call_from_thread(
+                self.notify, f"internal error: {exc!r}", title=name, severity="error", timeout=30
+            )
         else:
             facts = "\n".join(outcome.verified.facts) or outcome.result
             self.call_from_thread(self.notify, facts, title=f"{name}: done", timeout=10)

@@ -22,6 +22,7 @@ VIEW_TITLES = {
 }
 TABLE_VIEWS = frozenset(VIEWS)
 SERVERS = frozenset({"servers"})
+VRRP = frozenset({"vrrp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,8 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("weight.down", "minus", "Weight -step", ("weight-",), SERVERS, writes=True),
     KeyAction("drain", "d", "Drain (weight 0)", ("drain",), SERVERS, writes=True),
     KeyAction("restore", "R", "Restore weight", ("restore",), SERVERS, writes=True),
+    KeyAction("failover", "F", "Fail over instance", ("failover",), VRRP, writes=True),
+    KeyAction("failback", "B", "Fail back instance", ("failback",), VRRP, writes=True),
     KeyAction("filter", "slash", "Filter", ("filter",), views=TABLE_VIEWS),
     KeyAction(
         "sort.next", "greater_than_sign", "Sort next column", ("sort",), TABLE_VIEWS, footer=False

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lvstop.actions.audit import AuditLog
-from lvstop.actions.base import Action
+from lvstop.actions.base import Action, BadTarget
 from lvstop.actions.context import ActionContext
 from lvstop.actions.drain import Drain
 from lvstop.actions.guard import ReadOnlyGuard
@@ -25,7 +25,9 @@ from lvstop.model.ipvs import RealServerKey, ServiceKey
 from lvstop.model.keepalived import KeepalivedState
 
 WEIGHT_ACTIONS = ("weight.up", "weight.down", "drain", "restore")
-"""KeyAction names (lvstop/ui/keys.py) this module turns into actions."""
+VRRP_ACTIONS = ("failover", "failback")
+"""KeyAction names (lvstop/ui/keys.py) this module turns into actions: on the real
+server under the cursor, and on the VRRP instance under the cursor."""
 
 
 def netlink_table() -> IpvsTable:
@@ -43,6 +45,36 @@ class Operator:
     table: Callable[[], IpvsTable] = netlink_table
     use_syslog: bool = True
 
+    def _context(self, keepalived: KeepalivedState | None, ipvs: bool) -> ActionContext:
+        return ActionContext(
+            guard=self.guard,
+            memory=WeightMemory(self.settings.state_file),
+            audit=AuditLog(self.settings.audit_log, use_syslog=self.use_syslog),
+            table=self.table() if ipvs else None,
+            keepalived=keepalived,
+        )
+
+    def build_vrrp(
+        self, name: str, instance: str, keepalived: KeepalivedState | None
+    ) -> tuple[Action, ActionContext]:
+        """Failover / failback of one instance, from keepalived's configuration and the
+        snapshot's keepalived state (wire view included), like `lvstop failover`."""
+        from lvstop.actions.failover import Failback, Failover, VrrpEnv
+        from lvstop.sources.keepalived import lint
+        from lvstop.sources.keepalived.config import load
+
+        ctx = self._context(keepalived, ipvs=False)
+        state = keepalived or KeepalivedState()
+        if not state.config_file:
+            raise BadTarget("no keepalived configuration known on this node")
+        env = VrrpEnv(config=load(state.config_file, config_id=lint.default_config_id()),
+                      state=state)  # fmt: skip
+        if name == "failover":
+            return Failover(ctx, env, instance), ctx
+        if name == "failback":
+            return Failback(ctx, env, instance), ctx
+        raise ValueError(f"not a console VRRP action: {name}")
+
     def build(
         self,
         name: str,
@@ -51,13 +83,7 @@ class Operator:
         keepalived: KeepalivedState | None,
     ) -> tuple[Action, ActionContext]:
         """The action `name` for one real server of one service; close ctx.table after."""
-        ctx = ActionContext(
-            guard=self.guard,
-            memory=WeightMemory(self.settings.state_file),
-            audit=AuditLog(self.settings.audit_log, use_syslog=self.use_syslog),
-            table=self.table(),
-            keepalived=keepalived,
-        )
+        ctx = self._context(keepalived, ipvs=True)
         step = self.settings.weight_step
         action: Action
         if name == "weight.up":

@@ -588,3 +588,42 @@ async def test_read_only_console_has_no_write_keys(make_console: ConsoleFactory)
         assert "hidden: Weight +step, Weight -step, Drain (weight 0), Restore weight" in (
             c.app.screen.text
         )
+
+
+class SeedConfigDirector(WritableDirector):
+    """A writable director whose keepalived runs the seed's lvs1 configuration."""
+
+    def snapshot(self, *, connections: bool = False) -> Snapshot:
+        snap = self.inner.snapshot(connections=connections)
+        assert snap.keepalived is not None
+        conf = Path(__file__).resolve().parents[1] / "data/keepalived/seed-lvs1.conf"
+        return replace(snap, keepalived=replace(snap.keepalived, config_file=str(conf)))
+
+
+async def test_failover_key_goes_through_the_actions_layer(
+    make_console: ConsoleFactory, tmp_path: Path
+) -> None:
+    from lvstop.config import ActionsConfig
+    from lvstop.ui.app import ConfirmScreen
+
+    audit = tmp_path / "audit.jsonl"
+    cfg = Config(actions=ActionsConfig(audit_log=audit, state_file=tmp_path / "w.json"))
+    c = make_console(cfg, director=lambda clock: SeedConfigDirector(SimulatedDirector(clock=clock)))
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        c.poll(5)
+        await pilot.press("3")
+        await pilot.pause()
+        assert {a.name for a in c.app.allowed_actions()} >= {"failover", "failback"}
+        await pilot.press("F")
+        for _ in range(60):
+            if isinstance(c.app.screen, ConfirmScreen) or audit.exists():
+                break
+            await pilot.pause(0.05)
+        if isinstance(c.app.screen, ConfirmScreen):
+            assert "VI_1" in str(c.app.screen.query_one("#confirm-text").render())
+            await pilot.press("escape")
+        await c.app.workers.wait_for_complete()
+        record = audit.read_text()
+        assert '"failover"' in record and "VI_1" in record
+        assert '"refused"' in record or '"declined"' in record  # nothing changed either way
