@@ -8,8 +8,11 @@ slow part (`collect`) is replaced: the real dumps are proven in the lab.
 from __future__ import annotations
 
 import shutil
+import socket
+import struct
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -159,3 +162,48 @@ def test_feed_keeps_polling_ipvs_while_keepalived_hangs(proc_net: Path) -> None:
     assert all(u.error is None and u.snapshot is not None for _, u in during)
     last = during[-1][1].snapshot
     assert last is not None and last.keepalived is not None and last.keepalived.instances
+
+
+def test_a_read_that_gets_nothing_keeps_the_last_roles_as_stale() -> None:
+    reader = ScriptedReader()
+    good = reader.collect()
+    time.sleep(0.01)
+    nothing = replace(
+        reader.collect(),
+        instances=(),
+        errors=("keepalived (vrrp) wrote no new keepalived.json in /tmp within 2 s",),
+    )
+    kept = nothing.carry_over(good)
+    assert kept.instances == good.instances and kept.read_at == good.read_at
+    assert kept.errors == nothing.errors
+    stopped = replace(nothing, processes=KeepalivedProcesses())
+    assert stopped.carry_over(good) is stopped  # keepalived gone: nothing to carry
+    assert good.carry_over(nothing) is good
+
+
+def test_only_address_events_wake_the_poller() -> None:
+    """Decoded kernel messages (as the rtnetlink thread delivers them) against the filter
+    LiveDirector.watch uses to wake the Feed."""
+    from lvstop.director import moves_addresses
+    from lvstop.sources.rtnl_events import (
+        OVERFLOW,
+        RTM_DELADDR,
+        RTM_NEWADDR,
+        RTM_NEWLINK,
+        RtnlEvent,
+        decode,
+    )
+
+    def nlmsg(kind: int, body: bytes) -> bytes:
+        length = 16 + len(body)
+        return struct.pack("=IHHII", length, kind, 0, 0, 0) + body + b"\0" * (-length % 4)
+
+    vip = socket.inet_aton("198.18.23.73")
+    local = struct.pack("=HH", 8, 2) + vip  # IFA_LOCAL
+    addr = struct.pack("=BBBBI", socket.AF_INET, 32, 0, 0, 2) + local
+    link = struct.pack("=BxHiII", 0, 1, 2, 0x1043, 0) + struct.pack("=HH", 9, 3) + b"eth0\0"
+    link += b"\0" * (-len(link) % 4)
+    data = nlmsg(RTM_NEWADDR, addr) + nlmsg(RTM_DELADDR, addr) + nlmsg(RTM_NEWLINK, link)
+    new, gone, up = decode(data, 1.0)
+    assert [moves_addresses(e) for e in (new, gone, up)] == [True, True, False]
+    assert moves_addresses(RtnlEvent(OVERFLOW, None, "", 1.0))

@@ -7,6 +7,9 @@ watches, must not freeze for that. So while a Feed watches the live director, th
 slow part (`KeepalivedReader.collect`) runs here and each poll joins the *latest*
 reading with its fresh IPVS table (`KeepalivedReader.join_reading`), with its age.
 
+A read that gets nothing from a running keepalived keeps the previous reading's
+roles and health (`KeepalivedReading.carry_over`), older and with the errors.
+
 Reads are on demand (a poll asks and the reading is older than `period`), or urgent
 (a VIP moved, a notify-FIFO line arrived: read now, past the dump rate limit down to
 `URGENT_INTERVAL`). A reading that changes what a user sees (see
@@ -148,6 +151,8 @@ class KeepalivedRefresher:
                 if self._stopped:
                     return
                 before = self._latest
+                if reading is not None and before is not None:
+                    reading = reading.carry_over(before)
                 if reading is not None:
                     self._latest = reading
                 self._error, self._reading_since = error, None

@@ -77,6 +77,22 @@ class KeepalivedReading:
     started: float
     read_at: float
 
+    def carry_over(self, before: KeepalivedReading) -> KeepalivedReading:
+        """This reading, with the dumps that failed this time (keepalived running but
+        nothing read) taken from `before`; `read_at` is then the older one, so the age
+        shown is that of the oldest part. A stuck keepalived thus shows its last known
+        roles and health as stale, with the errors saying why, instead of none."""
+        if not self.processes.running:
+            return self
+        instances, check, read_at = self.instances, self.check, self.read_at
+        if not instances and before.instances:
+            instances, read_at = before.instances, before.read_at
+        if check is None and before.check is not None:
+            check, read_at = before.check, min(read_at, before.read_at)
+        if instances is self.instances and check is self.check:
+            return self
+        return replace(self, instances=instances, check=check, read_at=read_at)
+
     def signature(self) -> tuple[object, ...]:
         """What a reader of the joined state would notice changing (not counters)."""
         health: tuple[object, ...] = ()
