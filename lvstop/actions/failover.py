@@ -444,7 +444,9 @@ class Failback(_VrrpAction):
         if any(m.nopreempt for m in h.members):
             return Verified((f"{h.path} cleared; nopreempt: this node stays BACKUP",))
         preempt = max(m.preempt_delay for m in h.members)
-        deadline = self._started + self._deadline(h) + preempt + 2.0
+        # keepalived's own timers: the master-down interval (3 x advert + skew) plus
+        # preempt_delay; the margin covers a loaded machine.
+        deadline = self._started + self._deadline(h) + preempt + 5.0
         while True:
             missing = [v for v in self._vips(h) if v not in self.env.addresses()]
             if not missing:
