@@ -166,8 +166,8 @@ def _read(question: str) -> str:
     sys.stdout.write(question)
     sys.stdout.flush()
     line = sys.stdin.readline()
-    if not line:
-        _out("")
+    if not line or not sys.stdin.isatty():
+        _out("")  # nobody's typing echoed a newline: end the prompt's line ourselves
     return line.strip()
 
 

@@ -84,6 +84,24 @@ def full_dump(
     return ipvsadm, saved, mine
 
 
+CLI_BATCH = (
+    "import json, sys\n"
+    "from lvstop.cli import main\n"
+    "codes = [main(argv) for argv in json.loads(sys.argv[1])]\n"
+    "print(json.dumps(codes))\n"
+)
+
+
+def cli_batch(lab: Topology, ns: str, commands: list[list[str]], stdin: str = "") -> Any:
+    """Run the CLI's main() once per command in one process (a Python start costs seconds
+    under TCG; everything below main() is what `lvstop ...` runs). Returns the process
+    and the list of exit codes."""
+    out = lab.run(ns, str(REPO / ".venv/bin/python"), "-c", CLI_BATCH, json.dumps(commands),
+                  check=False, timeout=300, input=stdin)  # fmt: skip
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    return out, json.loads(out.stdout.splitlines()[-1])
+
+
 # (service args as lvstop takes them, table id, real server, method)
 WEIGHT_CASES = [
     (["-t", "198.18.50.1:80"], "TCP 198.18.50.1:80", "198.18.51.2:8080", "masq+thresholds"),
@@ -102,15 +120,17 @@ def test_weight_changes_exactly_the_weight(seed: Topology, mixed: str, cfg: Path
     before_table, before_saved, before_ours = full_dump(seed, mixed)
     want, want_ours = copy.deepcopy(before_table), copy.deepcopy(before_ours)
     saved_lines = set(before_saved.splitlines())
-    for n, (svc_args, sid, rs, what) in enumerate(WEIGHT_CASES):
-        old = before_table[sid].rs[rs].weight
-        new = 17 + n
-        out = act(seed, mixed, cfg, "weight", *svc_args, rs, str(new), "--yes")
-        assert out.returncode == 0, (what, out.stdout, out.stderr)
-        assert f"weight {new} (verified)" in out.stdout, what
+    commands = []
+    for n, (svc_args, sid, rs, _what) in enumerate(WEIGHT_CASES):
+        old, new = before_table[sid].rs[rs].weight, 17 + n
+        commands.append(["--config", str(cfg), "weight", *svc_args, rs, str(new), "--yes"])
         want[sid].rs[rs].weight = want_ours[sid].rs[rs].weight = new
         (line,) = [ln for ln in saved_lines if f" -r {rs} " in ln and f"-w {old}" in ln]
         saved_lines = (saved_lines - {line}) | {line.replace(f"-w {old}", f"-w {new}")}
+    out, codes = cli_batch(seed, mixed, commands)
+    assert codes == [0] * len(WEIGHT_CASES), (out.stdout, out.stderr)
+    for n, (_svc, _sid, rs, what) in enumerate(WEIGHT_CASES):
+        assert f"-> {rs}: weight {17 + n} (verified)" in out.stdout, what
     after_table, after_saved, after_ours = full_dump(seed, mixed)
     assert after_table == want
     assert after_ours == want_ours
@@ -140,10 +160,13 @@ def test_bad_inputs_and_read_only_change_nothing(seed: Topology, mixed: str, cfg
          "read-only"),
         (["weight", "-t", "198.18.50.1:80", "198.18.51.1:8080", "5"], 3, "not confirmed"),
     ]  # fmt: skip
-    for args, code, message in attempts:
-        out = act(seed, mixed, cfg, *args, stdin="n\n")
-        assert out.returncode == code, (args, out.stdout, out.stderr)
-        assert message in out.stderr, (args, out.stderr)
+    out, codes = cli_batch(seed, mixed, [["--config", str(cfg), *a] for a, _c, _m in attempts],
+                           stdin="n\n")  # fmt: skip
+    assert codes == [c for _a, c, _m in attempts], out.stderr
+    errors = out.stderr.splitlines()
+    assert len(errors) == len(attempts), errors  # one line each
+    for (args, _code, message), line in zip(attempts, errors, strict=True):
+        assert message in line, (args, line)
     # Without CAP_NET_ADMIN (still uid 0), and with read_only in the config file.
     for verb in (["drain", "-t", "198.18.50.1:80", "198.18.51.1:8080"],):
         out = act(seed, mixed, cfg, *verb, "--yes", prefix=tuple(DROP_NET_ADMIN))
@@ -313,18 +336,19 @@ def test_failover_refused_read_only_unprivileged_and_unknown(lab: Topology, pub:
     nobody = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--",
               "env", f"PYTHONPATH={REPO}:{REPO}/.venv/lib/python3.11/site-packages",
               "/usr/bin/python3", "-m", "lvstop")  # fmt: skip
+    out = act(lab, "lvs1", cfg, "failover", "VI_1", "--yes", prefix=nobody)
+    assert out.returncode == 3 and "needs root" in out.stderr, (out.stdout, out.stderr)
     attempts = [
-        ((), ["failover", "VI_1", "--yes", "--read-only"], 3, "read-only"),
-        (nobody, ["failover", "VI_1", "--yes"], 3, "needs root"),
-        ((), ["failover", "VI_9", "--yes"], 2, "no vrrp_instance VI_9"),
-        ((), ["failback", "VI_1", "--yes"], 3, "not failed over"),
+        (["failover", "VI_1", "--yes", "--read-only"], 3, "read-only"),
+        (["failover", "VI_9", "--yes"], 2, "no vrrp_instance VI_9"),
+        (["failback", "VI_1", "--yes"], 3, "not failed over"),
     ]
-    for prefix, args, code, message in attempts:
-        out = act(lab, "lvs1", cfg, *args, prefix=prefix)
-        assert out.returncode == code, (args, out.stdout, out.stderr)
-        assert message in out.stderr, (args, out.stderr)
+    out, codes = cli_batch(lab, "lvs1", [["--config", str(cfg), *a] for a, _c, _m in attempts])
+    assert codes == [c for _a, c, _m in attempts], out.stderr
+    for (args, _code, message), line in zip(attempts, out.stderr.splitlines(), strict=True):
+        assert message in line, (args, line)
     assert lab.vip_holders(VIP1) == ["lvs1"] and not track_file("lvs1", "VI_1").exists()
     assert dest(lab, "lvs1", VIP1, RS1).weight == 1
     lines = (pub / "audit.jsonl").read_text().splitlines()
-    assert len(lines) == len(attempts)
+    assert len(lines) == len(attempts) + 1
     assert {json.loads(line)["result"] for line in lines} == {"refused"}
