@@ -25,10 +25,11 @@ from textual.screen import ModalScreen
 from textual.theme import Theme
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
-from lvstop.actions.base import Confirm, Description
+from lvstop.actions.base import ActionRefused, Confirm, Description
 from lvstop.actions.run import execute
 from lvstop.errors import LvstopError
 from lvstop.feed import Feed, Update
+from lvstop.model.events import Event, EventKind
 from lvstop.ui.header import HeaderBar
 from lvstop.ui.keys import ACTIONS, VIEW_TITLES, VIEWS, KeyAction, find_command
 from lvstop.ui.operate import VRRP_ACTIONS, WEIGHT_ACTIONS, Operator
@@ -190,10 +191,12 @@ class LvstopApp(App[None]):
         thresholds: Thresholds | None = None,
         warnings: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         live: bool = True,
         operator: Operator | None = None,
     ) -> None:
         super().__init__()
+        self._wall_clock = wall_clock
         self.operator = operator
         self.feed = feed
         self.live = live
@@ -415,25 +418,43 @@ class LvstopApp(App[None]):
         if operator is None:
             return
         ctx = None
+        subject = target if isinstance(target, str) else f"{target[1].address}:{target[1].port}"
         try:
             if name in VRRP_ACTIONS:
                 action, ctx = operator.build_vrrp(name, target, keepalived)
             else:
                 action, ctx = operator.build(name, target[0], target[1], keepalived)
+            subject = action.target
             outcome = execute(action, ctx.audit, self._confirm_from_thread, warn=self._warn)
+        except ActionRefused as exc:
+            self._action_event(name, subject, "warning", f"refused: {exc}")
         except (LvstopError, OSError) as exc:
-            self.call_from_thread(self.notify, str(exc), title=name, severity="error", timeout=15)
+            self._action_event(name, subject, "critical", f"failed: {exc}")
         except Exception as exc:  # an action bug must not kill the console
-            self.call_from_thread(
-                self.notify, f"internal error: {exc!r}", title=name, severity="error", timeout=30
-            )
+            self._action_event(name, subject, "critical", f"internal error: {exc!r}")
         else:
-            facts = "\n".join(outcome.verified.facts) or outcome.result
-            self.call_from_thread(self.notify, facts, title=f"{name}: done", timeout=10)
+            facts = "; ".join(outcome.verified.facts)
+            self._action_event(
+                name, subject, "info", outcome.result + (f": {facts}" if facts else "")
+            )
         finally:
             if ctx is not None and ctx.table is not None:
                 ctx.table.close()
             self.feed.request_poll()
+
+    def _action_event(self, name: str, subject: str, severity: str, message: str) -> None:
+        """Tell the operator (a toast) and keep it in the Events timeline (kind ACTION);
+        the audit file has the full record. Called on the worker thread."""
+        event = Event(self._wall_clock(), EventKind.ACTION, severity, subject, f"{name} {message}")
+
+        def show() -> None:
+            self.state.add_events((event,))
+            level = {"critical": "error", "warning": "warning"}.get(severity, "information")
+            self.notify(message, title=f"{name} {subject}", severity=level, timeout=15)  # type: ignore[arg-type]
+            if self.view == "events":
+                self.current_view().refresh_from(self.state)
+
+        self.call_from_thread(show)
 
     def _warn(self, message: str) -> None:
         self.call_from_thread(self.notify, message, severity="warning", timeout=15)

@@ -86,6 +86,7 @@ def build_app(
         warnings=(*cfg.warnings, *loaded.warnings, *key_warnings),
         live=live,
         clock=clock,
+        wall_clock=wall_clock,
         operator=operator,
     )
 

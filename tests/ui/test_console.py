@@ -563,6 +563,10 @@ async def test_drain_asks_applies_verifies_and_audits(
         assert table.writes == [("198.18.23.4", 8765, 0)]
         audit = (tmp_path / "audit.jsonl").read_text()
         assert '"applied"' in audit and "drain" in audit
+        actions = [e for e in c.app.state.events if e.kind == "action"]
+        assert [(e.severity, e.message.split(":")[0]) for e in actions] == [
+            ("info", "drain applied")
+        ]
         await pilot.press("minus")  # weight 0 - 1: clamped, nothing to do, or refused
         for _ in range(50):
             if isinstance(c.app.screen, ConfirmScreen):
@@ -627,3 +631,7 @@ async def test_failover_key_goes_through_the_actions_layer(
         record = audit.read_text()
         assert '"failover"' in record and "VI_1" in record
         assert '"refused"' in record or '"declined"' in record  # nothing changed either way
+        await pilot.press("5")
+        await pilot.pause()
+        kinds = [r.kind for r in c.app.current_table().rows]
+        assert kinds[0] == "action"  # newest first
