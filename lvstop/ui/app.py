@@ -18,7 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -65,8 +65,8 @@ class HelpScreen(ModalScreen[None]):
     ]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: auto; max-width: 90%; height: auto; max-height: 90%;
-                            border: round $primary; background: $surface; padding: 0 1; }
+    HelpScreen > VerticalScroll { width: auto; max-width: 90%; height: auto; max-height: 90%;
+                                  border: round $primary; background: $surface; padding: 0 1; }
     HelpScreen Static { width: auto; }
     """
 
@@ -75,8 +75,12 @@ class HelpScreen(ModalScreen[None]):
         self.text = text
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        # Scrolls (↑↓, PgUp/PgDn) when the terminal is shorter than the list.
+        with VerticalScroll(can_focus=True):
             yield Static(self.text, id="help-text")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -607,6 +611,7 @@ class LvstopApp(App[None]):
         if self.read_only:
             lines += ["", f"[$warning]READ-ONLY[/]: {self.read_only_reason}"]
             if hidden:
-                lines.append("hidden: " + ", ".join(a.description for a in hidden))
+                lines.append("hidden while read-only:")
+                lines += [f"  [$text-muted]{a.key_display:<8} {a.description}[/]" for a in hidden]
         lines += ["", "[$text-muted]:theme NAME switches colours · Esc or ? closes[/]"]
         return "\n".join(lines)
