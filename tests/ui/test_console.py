@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -263,14 +262,14 @@ async def test_palette_switches_views_and_themes(make_console: ConsoleFactory) -
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"VRRP")
-        await pilot.pause(0.3)
+        await pilot.pause(1.0)
         await pilot.press("enter")
         await pilot.pause()
         assert c.app.view == "vrrp"
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"theme: lvstop-light")
-        await pilot.pause(0.3)
+        await pilot.pause(1.0)
         await pilot.press("enter")
         await pilot.pause()
         assert c.app.theme == "lvstop-light"
@@ -386,23 +385,21 @@ async def test_events_timeline_newest_first(make_console: ConsoleFactory) -> Non
 
 
 class SlowDirector(WritableDirector):
-    """Every read takes `delay` seconds; records how many ran at once."""
+    """Every read blocks until the test releases it; records how many ran at once."""
 
-    def __init__(self, inner: SimulatedDirector, delay: float) -> None:
+    def __init__(self, inner: SimulatedDirector) -> None:
         super().__init__(inner)
-        self.delay = delay
+        self.release = threading.Event()
         self.running = 0
         self.most = 0
-        self.calls = 0
         self.lock = threading.Lock()
 
     def snapshot(self, *, connections: bool = False) -> Snapshot:
         with self.lock:
             self.running += 1
-            self.calls += 1
             self.most = max(self.most, self.running)
         try:
-            time.sleep(self.delay)
+            self.release.wait(30)
             return self.inner.snapshot(connections=connections)
         finally:
             with self.lock:
@@ -410,26 +407,27 @@ class SlowDirector(WritableDirector):
 
 
 async def test_a_slow_source_never_blocks_the_keys(make_console: ConsoleFactory) -> None:
-    """The real poll thread (live mode) against a director that takes 2 s per read:
-    keys are handled while a read is in progress, and reads never overlap."""
+    """The real poll thread (live mode) against a director whose read hangs until
+    released: keys are handled meanwhile, and reads never overlap."""
     from lvstop.ui.launch import build_app
 
-    director = SlowDirector(SimulatedDirector(), delay=2.0)
+    director = SlowDirector(SimulatedDirector())
     app = build_app(director, Config(), interval=0.2, live=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(50):  # until the poll thread is inside its first read
+        for _ in range(200):  # until the poll thread is inside its first read
             if director.running:
                 break
-            await pilot.pause(0.02)
+            await pilot.pause(0.05)
+        assert director.running == 1
         await pilot.press("3", "slash", "x")
         assert app.view == "vrrp" and app.current_table().filter_text == "x"
         assert director.running == 1 and app.state.snapshot is None  # the read goes on
-        await pilot.press("escape")
-        await pilot.press("ctrl+r", "ctrl+r", "ctrl+r")
-        for _ in range(60):
+        await pilot.press("escape", "ctrl+r", "ctrl+r", "ctrl+r")
+        director.release.set()
+        for _ in range(200):
             if app.state.snapshot is not None:
                 break
-            await pilot.pause(0.1)
+            await pilot.pause(0.05)
         assert app.state.snapshot is not None
         assert director.most == 1  # one poll at a time, whatever was asked
     assert app._stop.is_set()
@@ -548,7 +546,7 @@ async def test_drain_asks_applies_verifies_and_audits(
         await pilot.press("escape")
         assert c.app.current_table().current.server == "198.18.23.4:8765"
         await pilot.press("d")
-        for _ in range(50):
+        for _ in range(200):
             if isinstance(c.app.screen, ConfirmScreen):
                 break
             await pilot.pause(0.05)
@@ -568,7 +566,7 @@ async def test_drain_asks_applies_verifies_and_audits(
             ("info", "drain applied")
         ]
         await pilot.press("minus")  # weight 0 - 1: clamped, nothing to do, or refused
-        for _ in range(50):
+        for _ in range(200):
             if isinstance(c.app.screen, ConfirmScreen):
                 break
             await pilot.pause(0.05)
@@ -621,7 +619,7 @@ async def test_failover_key_goes_through_the_actions_layer(
         await pilot.pause()
         assert {a.name for a in c.app.allowed_actions()} >= {"failover", "failback"}
         await pilot.press("F")
-        for _ in range(60):
+        for _ in range(200):
             if isinstance(c.app.screen, ConfirmScreen) or audit.exists():
                 break
             await pilot.pause(0.05)
