@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval",
         type=_positive_float,
         default=None,
-        help="seconds between refreshes of the live view (default: config, else 1)",
+        help="seconds between refreshes of the console (default: config, else 1)",
     )
     parser.add_argument(
         "--config",
@@ -65,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="config file (default ~/.config/lvstop/config.yaml, else /etc/lvstop/config.yaml)",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="console: offer no action that changes the director",
+    )
+    parser.add_argument(
+        "--theme",
+        default=None,
+        metavar="NAME",
+        help="console colours: lvstop-dark (default), lvstop-light, lvstop-ansi (16 colours)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     snap = sub.add_parser(
@@ -102,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave keepalived alone: no dumps, no VRRP listener (JSON keepalived: null)",
     )
     _add_lint_parser(sub)
+    from lvstop import cli_actions
+
+    cli_actions.add_parsers(sub)
     return parser
 
 
@@ -206,26 +220,22 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_live(args: argparse.Namespace) -> int:
-    """A plain refreshing table, like `watch ipvsadm`, with lvstop's own rates."""
+def cmd_console(args: argparse.Namespace) -> int:
+    """The live console (lvstop/ui); config problems are shown inside it, not fatal."""
     from lvstop import config
-    from lvstop.model.diff import diff
-    from lvstop.report import render
+    from lvstop.ui.launch import run_console
 
     cfg = config.load(args.config)
-    for warning in cfg.warnings:
-        print(f"lvstop: {warning}", file=sys.stderr)
-    interval = args.interval if args.interval is not None else cfg.interval
-    director = open_director(args.demo, args.seed)
-    prev = None
+    director = open_director(
+        args.demo,
+        args.seed,
+        keepalived=cfg.keepalived,
+        keepalived_config=cfg.keepalived_config,
+    )
     try:
-        while True:
-            snap = director.snapshot()
-            d = diff(prev, snap) if prev is not None else None
-            sys.stdout.write("\x1b[H\x1b[2J" + render(snap, d))
-            sys.stdout.flush()
-            prev = snap
-            time.sleep(interval)
+        return run_console(
+            director, cfg, interval=args.interval, read_only=args.read_only, theme=args.theme
+        )
     finally:
         director.close()
 
@@ -263,7 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_snapshot(args)
         if args.command == "lint":
             return cmd_lint(args)
-        return cmd_live(args)
+        if getattr(args, "action_verb", None) is not None:
+            from lvstop import cli_actions
+
+            return cli_actions.run(args)
+        return cmd_console(args)
     except LvstopError as exc:
         print(f"lvstop: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -32,27 +32,6 @@ def test_bad_arguments_exit_2_with_message(bad: list[str]) -> None:
     assert "error:" in out.stderr
 
 
-def test_demo_live_view_refreshes_until_interrupted(tmp_path: Path) -> None:
-    import signal
-    import time
-
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text("interval: 0.2\nbogus: 1\n")
-    proc = subprocess.Popen(
-        [*LVSTOP, "--demo", "--config", str(cfg)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(2.5)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
-    assert out.count("lvs1-demo") >= 2  # refreshed at least once
-    assert "TCP  198.18.23.73:8765" in out
-    assert f"{cfg}:2: unknown setting 'bogus'" in err
-
-
 def test_bad_config_names_file_and_line(tmp_path: Path) -> None:
     from lvstop import config
 

@@ -46,6 +46,17 @@ def test_model_is_pure(module: str) -> None:
         "lvstop.sources.keepalived.state",
         "lvstop.cli",
         "lvstop.report",
+        "lvstop.config",
+        "lvstop.ui.state",
+        "lvstop.ui.rows",
+        "lvstop.ui.keys",
+        "lvstop.ui.format",
+        "lvstop.ui.operate",
+        "lvstop.actions.run",
+        "lvstop.actions.weight",
+        "lvstop.actions.drain",
+        "lvstop.actions.ipvs_write",
+        "lvstop.cli_actions",
     ],
 )
 def test_lower_layers_never_import_textual(module: str) -> None:

@@ -1,0 +1,106 @@
+"""Start the console: config, themes and keymap resolved into one LvstopApp.
+
+Everything that can be wrong in the operator's files (config, themes, key overrides)
+becomes a warning shown in the console, never a refusal to start.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from textual.logging import TextualHandler
+
+from lvstop.actions.guard import ReadOnlyGuard
+from lvstop.actions.ipvs_write import IpvsTable
+from lvstop.config import Config
+from lvstop.director import Director
+from lvstop.feed import Feed
+from lvstop.ui.app import LvstopApp
+from lvstop.ui.keys import keymap
+from lvstop.ui.operate import Operator, netlink_table
+from lvstop.ui.state import Thresholds
+from lvstop.ui.themes import load_themes
+
+
+def read_only_reason(director: Director, flag: bool, cfg: Config) -> str:
+    """Why write actions are off ('' when they are on); the backend's reason wins."""
+    caps = director.capabilities
+    if not caps.write:
+        return caps.reason or "this backend cannot change IPVS"
+    if flag:
+        return "started with --read-only"
+    if cfg.read_only:
+        return f"read_only: true in {cfg.source}"
+    return ""
+
+
+def thresholds(cfg: Config) -> Thresholds:
+    t = cfg.thresholds
+
+    def whole(name: str) -> int | None:
+        value = t.get(name)
+        return None if value is None else int(value)
+
+    return Thresholds(
+        stale_after=t.get("stale_after"),
+        cps_warning=t.get("cps_warning"),
+        cps_critical=t.get("cps_critical"),
+        active_warning=whole("active_warning"),
+        active_critical=whole("active_critical"),
+    )
+
+
+def build_app(
+    director: Director,
+    cfg: Config,
+    *,
+    interval: float | None = None,
+    read_only: bool = False,
+    theme: str | None = None,
+    live: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    table: Callable[[], IpvsTable] = netlink_table,
+    use_syslog: bool = True,
+) -> LvstopApp:
+    """`live` False: no poll thread, no timers (tests call `app.poll_now()`).
+    `table` opens the IPVS table write actions change (tests give a fake)."""
+    loaded = load_themes()
+    reason = read_only_reason(director, read_only, cfg)
+    operator = None
+    if not reason:
+        guard = ReadOnlyGuard(flag=read_only, config=cfg.read_only)
+        operator = Operator(cfg.actions, guard, table, use_syslog)
+    actions, key_warnings = keymap(cfg.keys)
+    every = interval if interval is not None else cfg.interval
+    return LvstopApp(
+        Feed(director, interval=every, wall_clock=wall_clock),
+        interval=every,
+        read_only_reason=reason,
+        theme=theme or cfg.theme,
+        themes=loaded.themes,
+        actions=actions,
+        thresholds=thresholds(cfg),
+        warnings=(*cfg.warnings, *loaded.warnings, *key_warnings),
+        live=live,
+        clock=clock,
+        wall_clock=wall_clock,
+        operator=operator,
+    )
+
+
+def run_console(
+    director: Director,
+    cfg: Config,
+    *,
+    interval: float | None = None,
+    read_only: bool = False,
+    theme: str | None = None,
+) -> int:
+    app = build_app(director, cfg, interval=interval, read_only=read_only, theme=theme)
+    # Library warnings must not draw over the screen: send them to Textual's log.
+    logging.basicConfig(handlers=[TextualHandler()], force=True)
+    app.run()
+    return 0

@@ -1,0 +1,418 @@
+"""Row records of every console table, built from ConsoleState (no Textual here).
+
+One small frozen record per row holds the raw values; the table formats only what
+is on screen. Building these is the whole per-refresh cost, so it is one pass over
+the snapshot with dictionary lookups, nothing quadratic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lvstop.model.conns import ConnTable
+from lvstop.model.events import Event
+from lvstop.model.ipvs import ZERO_RATES, Rates, RealServer, RealServerKey, Service, ServiceKey
+from lvstop.model.keepalived import KeepalivedState, RealServerStatus, VrrpAlarm
+from lvstop.model.notation import hostport, service_label
+from lvstop.model.vrrp import Health, VrrpInstance, WireSpeaker
+from lvstop.ui.state import ConsoleState
+
+RsId = tuple[ServiceKey, RealServerKey]
+
+
+@dataclass(slots=True)
+class ServiceRow:
+    key: ServiceKey
+    label: str
+    scheduler: str
+    persist: str
+    vip: str
+    role: str
+    up: int
+    total: int
+    active: int
+    inactive: int
+    rates: Rates
+    trend: tuple[float, ...]
+    managed: bool
+
+    @property
+    def servers(self) -> tuple[int, int]:
+        """Sorts by how many are down, then by size."""
+        return (self.up - self.total, self.total)
+
+
+@dataclass(slots=True)
+class _ServiceContext:
+    """What the rows of one service share (their service's totals for the share)."""
+
+    key: ServiceKey
+    label: str
+    inbps: float
+    active: int
+
+
+@dataclass(slots=True)
+class _Lookups:
+    """What every row of one refresh shares: keepalived's statuses and lvstop's rates."""
+
+    state: ConsoleState
+    statuses: Mapping[RsId, RealServerStatus]
+    own_rates: Mapping[RsId, Rates] | None
+    unexplained: frozenset[tuple[ServiceKey, RealServerKey | None]]
+
+
+class RealServerRow:
+    """One real server of one service.
+
+    Building 10,000 of these per refresh must stay cheap, so a row only holds
+    references; lookups keyed by model keys (keepalived status, lvstop's rates) and
+    display values are computed on access: for the rows on screen, or for every row
+    only when sorting by that column. `key` is a plain (service, address, port) tuple
+    because it is hashed for every row each refresh. `rs` None: configured in
+    keepalived but absent from IPVS (`absent` says why).
+    """
+
+    __slots__ = ("_absent_status", "_look", "absent", "ctx", "key", "rs")
+
+    def __init__(
+        self,
+        ctx: _ServiceContext,
+        look: _Lookups,
+        rs: RealServer | None,
+        address: str,
+        port: int,
+        absent: str | None = None,
+        absent_status: RealServerStatus | None = None,
+    ) -> None:
+        self.key = (ctx.label, address, port)
+        self.ctx = ctx
+        self._look = look
+        self.rs = rs
+        self.absent = absent
+        self._absent_status = absent_status
+
+    @property
+    def rid(self) -> RsId:
+        return (self.ctx.key, RealServerKey(self.key[1], self.key[2]))
+
+    @property
+    def service(self) -> str:
+        return self.ctx.label
+
+    @property
+    def status(self) -> RealServerStatus | None:
+        if self.rs is None:
+            return self._absent_status
+        return self._look.statuses.get(self.rid) if self._look.statuses else None
+
+    @property
+    def rates(self) -> Rates:
+        if self.rs is None:
+            return ZERO_RATES
+        own = self._look.own_rates
+        return own.get(self.rid, ZERO_RATES) if own is not None else self.rs.rates
+
+    @property
+    def share(self) -> float | None:
+        """Of the service's inbound bytes/s, else of its active connections."""
+        if self.rs is None:
+            return None
+        if self.ctx.inbps > 0:
+            return self.rates.inbps / self.ctx.inbps
+        if self.ctx.active > 0:
+            return self.rs.active_conns / self.ctx.active
+        return None
+
+    @property
+    def drain_eta(self) -> float | None:
+        return self._look.state.drain_eta(self.rid) if self.draining else None
+
+    @property
+    def in_ipvs(self) -> bool:
+        return self.rs is not None
+
+    @property
+    def server(self) -> str:
+        return hostport(self.key[1], self.key[2])
+
+    @property
+    def forward(self) -> str:
+        return self.rs.forward.ipvsadm if self.rs is not None else "-"
+
+    @property
+    def weight(self) -> int | None:
+        return self.rs.weight if self.rs is not None else None
+
+    @property
+    def effective(self) -> int | None:
+        status = self.status
+        return status.effective_weight if status is not None else None
+
+    @property
+    def configured(self) -> int | None:
+        status = self.status
+        return status.configured_weight if status is not None else None
+
+    @property
+    def active(self) -> int:
+        return self.rs.active_conns if self.rs is not None else 0
+
+    @property
+    def inactive(self) -> int:
+        return self.rs.inactive_conns if self.rs is not None else 0
+
+    @property
+    def persistent(self) -> int:
+        return self.rs.persistent_conns if self.rs is not None else 0
+
+    @property
+    def health(self) -> str:
+        status = self.status
+        if status is None:
+            return "-" if self.rs is not None else "absent"
+        return status.health.value
+
+    @property
+    def detail(self) -> str:
+        why = _failing(self.status)
+        if self.absent is not None:
+            return f"{why} · not in IPVS: {self.absent}" if why else f"not in IPVS: {self.absent}"
+        if self._look.unexplained and self.rid in self._look.unexplained:
+            return "not in keepalived's configuration"
+        return why
+
+    @property
+    def draining(self) -> bool:
+        return self.rs is not None and self.rs.weight == 0
+
+    @property
+    def weights_differ(self) -> bool:
+        known = {w for w in (self.weight, self.effective, self.configured) if w is not None}
+        return len(known) > 1
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRow:
+    key: str
+    instance: VrrpInstance
+    age: float | None
+
+    @property
+    def vips(self) -> str:
+        i = self.instance
+        return f"{len(i.vips_present)}/{len(i.vips)}"
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerRow:
+    key: tuple[int, str, str]
+    speaker: WireSpeaker
+    seen_ago: float
+    alarm: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnRow:
+    key: tuple[str, str, str]
+    service: str
+    server: str
+    state: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRow:
+    key: str
+    client: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    key: int
+    wall_time: float
+    severity: str
+    kind: str
+    subject: str
+    message: str
+
+
+def _persist(svc: Service) -> str:
+    if not svc.persistent:
+        return "-"
+    default_mask = 128 if ":" in (svc.key.address or "") else 32
+    return str(svc.timeout) + ("" if svc.netmask == default_mask else f"/{svc.netmask}")
+
+
+def _vip(svc: Service) -> str:
+    if svc.vip_present is None:
+        return "-"
+    return (svc.vip_interface or "here") if svc.vip_present else "absent"
+
+
+def _role(ka: KeepalivedState | None, key: ServiceKey) -> str:
+    owner = ka.service(key) if ka is not None else None
+    if owner is None:
+        return "-"
+    return owner.role.value if owner.role is not None else "?"
+
+
+def service_rows(state: ConsoleState) -> list[ServiceRow]:
+    snap = state.snapshot
+    if snap is None:
+        return []
+    ka = snap.keepalived
+    unmanaged = {u.service for u in ka.unexplained if u.real_server is None} if ka else set()
+    absent: dict[ServiceKey, int] = {}
+    statuses = ka.real_servers if ka is not None else {}
+    if ka is not None:
+        for a in ka.absent_real_servers:
+            absent[a.service] = absent.get(a.service, 0) + 1
+    down = Health.DOWN
+    rows = []
+    for svc in snap.services:
+        key = svc.key
+        up = active = inactive = 0
+        for rs in svc.real_servers:
+            active += rs.active_conns
+            inactive += rs.inactive_conns
+            # Up = would get new connections: positive weight, not failing its checks.
+            if rs.weight > 0:
+                status = statuses.get((key, rs.key)) if statuses else None
+                if status is None or status.health is not down:
+                    up += 1
+        rows.append(
+            ServiceRow(
+                key=key,
+                label=service_label(key),
+                scheduler=svc.scheduler,
+                persist=_persist(svc),
+                vip=_vip(svc),
+                role=_role(ka, key),
+                up=up,
+                total=len(svc.real_servers) + absent.get(key, 0),
+                active=active,
+                inactive=inactive,
+                rates=state.service_rates(key, svc.rates),
+                trend=state.cps.series(key),
+                managed=key not in unmanaged,
+            )
+        )
+    return rows
+
+
+def _failing(status: RealServerStatus | None) -> str:
+    """'HTTP_GET failed: /index.html (1/1 checks failing)' for a server that is down:
+    the error first, so a narrow column still shows what is wrong."""
+    if status is None or status.health is not Health.DOWN:
+        return ""
+    count = ""
+    if status.failed_checkers:
+        count = f"{status.failed_checkers}/{status.checkers or '?'} checks failing"
+    if status.last_error:
+        return f"{status.last_error} ({count})" if count else status.last_error
+    return count
+
+
+def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> list[RealServerRow]:
+    """Every real server (of one service when `service` is given), plus configured
+    ones keepalived removed from IPVS, so a down server never silently disappears."""
+    snap = state.snapshot
+    if snap is None:
+        return []
+    ka = snap.keepalived
+    d = state.diff
+    look = _Lookups(
+        state,
+        ka.real_servers if ka is not None else {},
+        d.real_server_rates if d is not None and d.interval > 0 else None,
+        frozenset((u.service, u.real_server) for u in ka.unexplained) if ka else frozenset(),
+    )
+    rows: list[RealServerRow] = []
+    append = rows.append
+    contexts: dict[ServiceKey, _ServiceContext] = {}
+    for svc in snap.services if service is None else filter(None, [snap.service(service)]):
+        key = svc.key
+        inbps = state.service_rates(key, svc.rates).inbps
+        active = 0 if inbps > 0 else sum(rs.active_conns for rs in svc.real_servers)
+        ctx = contexts[key] = _ServiceContext(key, service_label(key), inbps, active)
+        for rs in svc.real_servers:
+            append(RealServerRow(ctx, look, rs, rs.address, rs.port))
+    if ka is not None:
+        for a in ka.absent_real_servers:
+            if service is not None and a.service != service:
+                continue
+            ctx = contexts.get(a.service) or _ServiceContext(
+                a.service, service_label(a.service), 0.0, 0
+            )
+            append(RealServerRow(ctx, look, None, a.address, a.port, a.reason, a.status))
+    return rows
+
+
+def instance_rows(state: ConsoleState) -> list[InstanceRow]:
+    snap = state.snapshot
+    if snap is None or snap.keepalived is None:
+        return []
+    return [
+        InstanceRow(
+            key=i.name,
+            instance=i,
+            age=snap.wall_time - i.last_transition if i.last_transition is not None else None,
+        )
+        for i in snap.keepalived.instances
+    ]
+
+
+def speaker_rows(state: ConsoleState) -> list[SpeakerRow]:
+    snap = state.snapshot
+    if snap is None or snap.keepalived is None:
+        return []
+    ka = snap.keepalived
+    alarmed = {a.vrid: a for a in ka.alarms}
+    rows = []
+    for sp in ka.wire:
+        alarm = alarmed.get(sp.vrid)
+        rows.append(
+            SpeakerRow(
+                key=(sp.vrid, sp.interface, sp.source),
+                speaker=sp,
+                seen_ago=max(0.0, snap.monotonic - sp.last_seen),
+                alarm=alarm.kind if alarm is not None else None,
+            )
+        )
+    return rows
+
+
+def alarms(state: ConsoleState) -> tuple[VrrpAlarm, ...]:
+    snap = state.snapshot
+    if snap is None or snap.keepalived is None:
+        return ()
+    return snap.keepalived.alarms
+
+
+def conn_rows(table: ConnTable) -> list[ConnRow]:
+    rows = []
+    for key, n in table.groups:
+        service = (
+            f"FWM  {key.vaddr}"
+            if key.protocol == "IP"
+            else f"{key.protocol:<4} {hostport(key.vaddr, key.vport)}"
+        )
+        server = hostport(key.daddr, key.dport)
+        rows.append(ConnRow((service, server, key.state), service, server, key.state, n))
+    return rows
+
+
+def client_rows(table: ConnTable) -> list[ClientRow]:
+    return [ClientRow(addr, addr, n) for addr, n in table.top_clients]
+
+
+def event_rows(events: tuple[Event, ...], first: int = 0) -> list[EventRow]:
+    """Oldest first in; each keyed by its position in the session (`first` is the
+    number of older events already dropped), so keys stay stable as the log rolls."""
+    return [
+        EventRow(first + i, e.wall_time, e.severity, e.kind.value, e.subject, e.message)
+        for i, e in enumerate(events)
+    ]
