@@ -527,11 +527,24 @@ class StopKeepalived(Action):
 
     def verify(self) -> Verified:
         deadline = self._started + 15.0
-        while self.env.clock() < deadline:
-            with contextlib.suppress(OSError):
-                if self._pid is not None:
-                    os.kill(self._pid, 0)
-                    time.sleep(0.2)
-                    continue
-            return Verified((f"keepalived (pid {self._pid}) has stopped",))
-        raise ActionFailed(f"keepalived (pid {self._pid}) is still running after 15 s")
+        pid = self._pid
+        while pid is not None and _running(pid):
+            if self.env.clock() >= deadline:
+                raise ActionFailed(f"keepalived (pid {pid}) is still running after 15 s")
+            time.sleep(0.2)
+        vips = [v.address for i in self.env.config.vrrp_instances for v in i.vips]
+        still = [v for v in vips if v in self.env.addresses()]
+        facts = [f"keepalived (pid {pid}) has stopped"]
+        facts.append(f"VIPs still on this node: {', '.join(still)}" if still
+                     else "no VIP of this node's instances is left here")  # fmt: skip
+        return Verified(tuple(facts))
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child its parent has not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
