@@ -17,20 +17,11 @@ from lvstop.actions import guard
 from lvstop.actions.audit import AuditLog
 from lvstop.actions.base import ActionRefused, BadTarget, Confirm
 from lvstop.actions.context import ActionContext
-from lvstop.actions.failover import (
-    Failback,
-    Failover,
-    StopKeepalived,
-    VrrpEnv,
-    WireWatch,
-    _running,
-    config_lines,
-    is_fault,
-    strtol0,
-    write_value,
-)
+from lvstop.actions.failover import Failback, Failover, VrrpEnv, WireWatch
 from lvstop.actions.guard import ReadOnlyGuard
 from lvstop.actions.memory import WeightMemory
+from lvstop.actions.stop_keepalived import StopKeepalived, _running
+from lvstop.actions.trackfile import config_lines, is_fault, strtol0, write_value
 from lvstop.model.keepalived import KeepalivedState
 from lvstop.model.vrrp import (
     KeepalivedProcess,
