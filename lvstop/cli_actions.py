@@ -294,7 +294,8 @@ def _build(args: argparse.Namespace, ctx: ActionContext) -> Action:
 
 def _build_vrrp(args: argparse.Namespace, ctx: ActionContext) -> Action:
     """Failover/failback need keepalived's config and one snapshot with the wire view."""
-    from lvstop.actions.failover import Failback, Failover, StopKeepalived, VrrpEnv
+    from lvstop.actions.failover import Failback, Failover, VrrpEnv
+    from lvstop.actions.stop_keepalived import StopKeepalived
     from lvstop.director import LiveDirector
     from lvstop.model.keepalived import KeepalivedState
     from lvstop.sources.keepalived import lint

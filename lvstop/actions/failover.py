@@ -11,9 +11,7 @@ add. Verified on the wire: a new master must advertise for each VRID within
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,21 +20,24 @@ from lvstop.actions.base import (
     Action,
     ActionFailed,
     ActionRefused,
-    BadTarget,
     Change,
     Confirm,
     Description,
     Verified,
 )
 from lvstop.actions.context import ActionContext
+from lvstop.actions.trackfile import (
+    CLEAR_VALUE,
+    FAULT_VALUE,
+    Handle,
+    find_handle,
+    is_fault,
+    read_value,
+    write_value,
+)
 from lvstop.model.keepalived import KeepalivedState
 from lvstop.model.vrrp import VrrpState, WireSpeaker
 from lvstop.sources.keepalived.config import Config as KaConfig
-from lvstop.sources.keepalived.config import TrackFile, TrackRef
-from lvstop.sources.keepalived.config import VrrpInstance as KaInstance
-
-FAULT_VALUE = "1"
-CLEAR_VALUE = "0"
 
 Addresses = Callable[[], Mapping[str, str]]
 
@@ -75,124 +76,6 @@ class VrrpEnv:
     addresses: Addresses = _local_addresses
     watch: Callable[[Sequence[str]], WireWatch] = WireWatch
     clock: Callable[[], float] = time.monotonic
-
-
-def _defined_before(defs: Sequence[TrackFile], ref: TrackRef) -> TrackFile | None:
-    from lvstop.sources.keepalived.lint import _defined_before as lint_defined_before
-
-    found = lint_defined_before(defs, ref)
-    return found if isinstance(found, TrackFile) else None
-
-
-def config_lines(instance: str) -> list[str]:
-    """The configuration to add on both directors so lvstop can fail `instance` over."""
-    name = f"maint_{instance}"
-    return [
-        f"track_file {name} {{          # before vrrp_instance {instance}",
-        f"    file /etc/keepalived/{name}",
-        "    weight 0",
-        "}",
-        f"vrrp_instance {instance} {{",
-        "    ...",
-        "    track_file {",
-        f"        {name}",
-        "    }",
-        "}",
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class Handle:
-    """The track file that faults the instance, and the instances that go with it."""
-
-    path: str
-    name: str
-    members: tuple[KaInstance, ...]
-    group: str | None
-
-
-def find_handle(config: KaConfig, instance: str) -> Handle:
-    """The weight-0 track file of the instance or its sync group; BadTarget/ActionRefused."""
-    inst = next((i for i in config.vrrp_instances if i.name == instance), None)
-    if inst is None:
-        have = ", ".join(i.name for i in config.vrrp_instances) or "none"
-        raise BadTarget(f"no vrrp_instance {instance} in {config.path} (it has: {have})")
-    group = config.sync_group_of(instance)
-    members: tuple[KaInstance, ...] = (inst,)
-    if group is not None:
-        names = [m.name for m in group.members]
-        members = tuple(i for i in config.vrrp_instances if i.name in names)
-    weight_forced = group is not None and not group.sync_group_tracking_weight
-    refs = [(i, r) for i in members for r in i.track_files]
-    refs += [(inst, r) for r in (group.track_files if group is not None else ())]
-    for _owner, ref in refs:
-        tf = _defined_before(config.track_files, ref)
-        if tf is None or tf.path is None or tf.reverse or ref.reverse:
-            continue
-        weight = ref.weight if ref.weight is not None else tf.weight
-        if weight == 0 or (weight_forced and weight == 1):
-            return Handle(tf.path, tf.name, members, group.name if group else None)
-    lines = "\n".join(config_lines(instance))
-    raise ActionRefused(
-        f"{instance} has no weight-0 track_file to fail it over with; add this on both "
-        f"directors (then reload keepalived):\n{lines}"
-    )
-
-
-def read_value(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        return None
-
-
-def strtol0(text: str) -> int:
-    """C's strtol(text, NULL, 0): sign, then 0x hex / 0 octal / decimal digits, up to
-    the first character that does not fit; no digits at all is 0."""
-    text = text.lstrip()
-    sign = -1 if text[:1] == "-" else 1
-    text = text[1:] if text[:1] in "+-" and text else text
-    if text[:2].lower() == "0x" and text[2:3] and text[2].lower() in "0123456789abcdef":
-        base, text = 16, text[2:]
-    elif text[:1] == "0":
-        base = 8
-    else:
-        base = 10
-    digits = "0123456789abcdef"[:base]
-    n = 0
-    for ch in text.lower():
-        if ch not in digits:
-            break
-        n = n * base + digits.index(ch)
-    return sign * n
-
-
-def is_fault(value: str | None) -> bool:
-    """Whether keepalived reads a fault from the file (weight 0: any non-zero value)."""
-    return bool(value) and strtol0(value or "") != 0
-
-
-def write_value(path: str, value: str | None) -> None:
-    """Replace the file atomically (keepalived watches the directory for moves), or
-    remove it when `value` is None (keepalived reads a deleted file as 0)."""
-    if value is None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        return
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".lvstop-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(value + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class _VrrpAction(Action):
@@ -459,79 +342,3 @@ class Failback(_VrrpAction):
                     f"within {deadline - self._started:.0f} s: check keepalived's state",
                 )
             time.sleep(0.1)
-
-
-class StopKeepalived(Action):
-    """The last resort: SIGTERM keepalived's parent on this node.
-
-    Every instance (not just one) releases its VIPs with a priority-0 advert and the
-    checkers stop. lvstop cannot start keepalived again for you (it does not know how
-    it was started), so this always needs the typed confirmation.
-    """
-
-    name = "stop-keepalived"
-
-    def __init__(self, ctx: ActionContext, env: VrrpEnv, instance: str) -> None:
-        self.ctx = ctx
-        self.env = env
-        self.instance = instance
-        self._pid: int | None = None
-        self._started = 0.0
-
-    @property
-    def target(self) -> str:
-        return f"keepalived (asked for vrrp_instance {self.instance})"
-
-    def _parent(self) -> int:
-        from lvstop.sources.keepalived.runtime.processes import local_daemon
-
-        daemon = local_daemon()
-        if daemon is None:
-            raise ActionRefused("keepalived is not running on this node")
-        return daemon.parent_pid
-
-    def describe(self) -> Description:
-        names = [i.name for i in self.env.config.vrrp_instances]
-        vips = [v.address for i in self.env.config.vrrp_instances for v in i.vips]
-        return Description(
-            "STOP keepalived on this node (last resort)",
-            (Change("keepalived", "running", "stopped"),),
-            (
-                f"drops EVERY VRRP instance here ({', '.join(names) or 'none'}), not just "
-                f"{self.instance}: the peer takes all of {', '.join(vips) or 'the VIPs'}",
-                "stops the health checkers: real servers are no longer checked from this node",
-                "lvstop cannot start keepalived again: do it with your service manager",
-            ),
-            ("prefer a track_file failover (see `lvstop failover` without --stop-keepalived)",),
-            Confirm.TYPED,
-            "stop-keepalived",
-        )
-
-    def preflight(self) -> None:
-        self.ctx.guard.check_root("stopping keepalived")
-        problem = self.ctx.audit.writable()
-        if problem is not None:
-            raise ActionRefused(problem)
-        self._pid = self._parent()
-
-    def apply(self) -> None:
-        import signal
-
-        self.ctx.guard.check_root("stopping keepalived")
-        pid = self._pid if self._pid is not None else self._parent()
-        self._started = self.env.clock()
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError as exc:
-            raise ActionFailed(f"cannot signal keepalived (pid {pid}): {exc.strerror}") from None
-
-    def verify(self) -> Verified:
-        deadline = self._started + 15.0
-        while self.env.clock() < deadline:
-            with contextlib.suppress(OSError):
-                if self._pid is not None:
-                    os.kill(self._pid, 0)
-                    time.sleep(0.2)
-                    continue
-            return Verified((f"keepalived (pid {self._pid}) has stopped",))
-        raise ActionFailed(f"keepalived (pid {self._pid}) is still running after 15 s")

@@ -352,3 +352,18 @@ def test_failover_refused_read_only_unprivileged_and_unknown(lab: Topology, pub:
     lines = (pub / "audit.jsonl").read_text().splitlines()
     assert len(lines) == len(attempts) + 1
     assert {json.loads(line)["result"] for line in lines} == {"refused"}
+
+
+def test_stop_keepalived_last_resort(lab: Topology, cfg: Path) -> None:
+    """The last resort stops keepalived on lvs1 (typed word required); lvs2 takes both
+    VIPs. The lab fixture starts keepalived again afterwards."""
+    out = act(lab, "lvs1", cfg, "failover", "VI_1", "--stop-keepalived", "--yes",
+              stdin="stop-keepalived\n")  # fmt: skip
+    print(out.stdout, out.stderr)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "Type stop-keepalived to confirm" in out.stdout
+    assert "drops EVERY VRRP instance here (VI_1, VI_2)" in out.stdout
+    assert "has stopped" in out.stdout
+    lab.wait_for(lambda: lab.vip_holders(VIP1) == ["lvs2"], 30, 0.3, "lvs2 to take VIP1")
+    (rec,) = audit_lines(cfg)
+    assert (rec["action"], rec["result"]) == ("stop-keepalived", "applied")

@@ -433,7 +433,8 @@ def test_audit_record_summary_for_the_events_view() -> None:
 
 def test_every_action_class_has_a_listed_name() -> None:
     from lvstop.actions import NAMES
-    from lvstop.actions.failover import Failback, Failover, StopKeepalived
+    from lvstop.actions.failover import Failback, Failover
+    from lvstop.actions.stop_keepalived import StopKeepalived
 
     classes = (SetWeight, Drain, Restore, Failover, Failback, StopKeepalived)
     assert tuple(c.name for c in classes) == NAMES

@@ -5,6 +5,9 @@ The handover itself (keepalived, the wire, the VIPs) is proven in the lab.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,19 +17,11 @@ from lvstop.actions import guard
 from lvstop.actions.audit import AuditLog
 from lvstop.actions.base import ActionRefused, BadTarget, Confirm
 from lvstop.actions.context import ActionContext
-from lvstop.actions.failover import (
-    Failback,
-    Failover,
-    StopKeepalived,
-    VrrpEnv,
-    WireWatch,
-    config_lines,
-    is_fault,
-    strtol0,
-    write_value,
-)
+from lvstop.actions.failover import Failback, Failover, VrrpEnv, WireWatch
 from lvstop.actions.guard import ReadOnlyGuard
 from lvstop.actions.memory import WeightMemory
+from lvstop.actions.stop_keepalived import StopKeepalived, _running
+from lvstop.actions.trackfile import config_lines, is_fault, strtol0, write_value
 from lvstop.model.keepalived import KeepalivedState
 from lvstop.model.vrrp import (
     KeepalivedProcess,
@@ -205,3 +200,15 @@ def test_stop_keepalived_always_needs_the_typed_word(ctx: ActionContext, tmp_pat
     ctx.guard = ReadOnlyGuard(config=True)
     with pytest.raises(ActionRefused, match="read_only: true"):
         StopKeepalived(ctx, env(conf(tmp_path)), "VI_1").preflight()
+
+
+def test_running_tells_zombies_from_live_processes() -> None:
+    assert _running(os.getpid())
+    child = subprocess.Popen(["true"])
+    for _ in range(100):  # it exits at once and stays a zombie until reaped
+        if not _running(child.pid):
+            break
+        time.sleep(0.05)
+    assert not _running(child.pid)
+    child.wait()
+    assert not _running(child.pid)

@@ -56,6 +56,8 @@ def test_model_is_pure(module: str) -> None:
         "lvstop.actions.weight",
         "lvstop.actions.drain",
         "lvstop.actions.ipvs_write",
+        "lvstop.actions.failover",
+        "lvstop.actions.stop_keepalived",
         "lvstop.cli_actions",
     ],
 )
