@@ -23,10 +23,12 @@ def count(n: float | None) -> str:
 
 
 def rate(n: float | None) -> str:
-    """A per-second rate: one decimal below 10 so a quiet service is not shown as 0."""
+    """A per-second rate: decimals below 10 so a quiet service is not shown as 0."""
     if n is None:
         return "-"
-    if 0 < n < 10 and not float(n).is_integer():
+    if 0 < n < 1:
+        return f"{n:.2f}"
+    if 1 <= n < 10 and not float(n).is_integer():
         return f"{n:.1f}"
     return count(n)
 

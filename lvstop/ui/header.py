@@ -28,14 +28,11 @@ def _keepalived(ka: KeepalivedState | None) -> str:
         return "[$warning bold]keepalived not running[/]"
     checker = ka.processes.alive("checker")
     vrrp = ka.processes.alive("vrrp")
-    parts = ["[$success]keepalived running[/]"]
-    if checker:
-        parts.append("checker ok")
-    else:
-        parts.append("[$error bold]checker DEAD[/]")
+    parts = ["[$success]keepalived ✓[/]"]
+    parts.append("checker ✓" if checker else "[$error bold]checker DEAD[/]")
     if not vrrp:
         parts.append("[$error bold]vrrp DEAD[/]")
-    return ", ".join(parts)
+    return " ".join(parts)
 
 
 def instance_summary(i: VrrpInstance) -> str:
@@ -56,7 +53,6 @@ def header_markup(state: ConsoleState, *, read_only: bool, paused: bool) -> str:
     """All three lines as Textual markup (theme variables, so every theme colours it)."""
     snap = state.snapshot
     host = escape(snap.host) if snap is not None else "…"
-    source = f" · {snap.source.value}" if snap is not None else ""
     ka = snap.keepalived if snap is not None else None
     age = state.age
     age_text = f"age {fmt.duration(age)}" if age is not None else "waiting for data"
@@ -67,7 +63,7 @@ def header_markup(state: ConsoleState, *, read_only: bool, paused: bool) -> str:
         badges.append("[$accent bold reverse] PAUSED [/]")
     if read_only:
         badges.append("[$warning reverse] READ-ONLY [/]")
-    line1 = f"[b]{host}[/]{source}"
+    line1 = f"[b]{host}[/]"
     if badges:
         line1 += " " + " ".join(badges)
     keepalived = _keepalived(ka) if snap is not None else "…"
@@ -104,8 +100,8 @@ def _third_line(state: ConsoleState) -> str:
     errors = len(snap.errors) + (len(ka.errors) if ka is not None else 0)
     err = f" │ [$warning]{errors} source warning{'s' if errors != 1 else ''}[/]" if errors else ""
     return (
-        f"{services} services, {servers} real servers{down} │ {fmt.count(active)} active │ "
-        f"{fmt.rate(cps)} conn/s │ {fmt.nbytes(inbps)}B/s in{err}"
+        f"{snap.source.value}: {services} services, {servers} real servers{down} │ "
+        f"{fmt.count(active)} active │ {fmt.rate(cps)} conn/s │ {fmt.nbytes(inbps)}B/s in{err}"
     )
 
 

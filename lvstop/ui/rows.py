@@ -178,7 +178,7 @@ class RealServerRow:
     def detail(self) -> str:
         why = _failing(self.status)
         if self.absent is not None:
-            return f"not in IPVS: {self.absent}" + (f" ({why})" if why else "")
+            return f"{why} · not in IPVS: {self.absent}" if why else f"not in IPVS: {self.absent}"
         if self._look.unexplained and self.rid in self._look.unexplained:
             return "not in keepalived's configuration"
         return why
@@ -304,15 +304,16 @@ def service_rows(state: ConsoleState) -> list[ServiceRow]:
 
 
 def _failing(status: RealServerStatus | None) -> str:
-    """'1/1 checks failing: HTTP_GET failed: /index.html' for a server that is down."""
+    """'HTTP_GET failed: /index.html (1/1 checks failing)' for a server that is down:
+    the error first, so a narrow column still shows what is wrong."""
     if status is None or status.health is not Health.DOWN:
         return ""
-    detail = ""
+    count = ""
     if status.failed_checkers:
-        detail = f"{status.failed_checkers}/{status.checkers or '?'} checks failing"
+        count = f"{status.failed_checkers}/{status.checkers or '?'} checks failing"
     if status.last_error:
-        detail = f"{detail}: {status.last_error}" if detail else status.last_error
-    return detail
+        return f"{status.last_error} ({count})" if count else status.last_error
+    return count
 
 
 def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> list[RealServerRow]:

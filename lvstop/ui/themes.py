@@ -11,9 +11,10 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
 
 import lvstop
 
@@ -67,6 +68,8 @@ def load_theme(path: Path) -> Theme:
             )
     if not isinstance(data.get("name"), str) or not isinstance(data.get("primary"), str):
         raise ValueError(f"{path}:1: a theme needs a 'name' and a 'primary' colour")
+    if data.get("ansi"):
+        data = _with_ansi_variables(data)
     try:
         theme = Theme(**data)
         theme.to_color_system().generate()
@@ -75,6 +78,16 @@ def load_theme(path: Path) -> Theme:
         line = lines.get(bad, 1) if bad else 1
         raise ValueError(f"{path}:{line}: {exc}") from None
     return theme
+
+
+def _with_ansi_variables(data: dict[str, Any]) -> dict[str, Any]:
+    """Textual's stylesheets reference variables (e.g. $ansi-background) that only its
+    own ANSI themes define; take the missing ones from its ansi-dark / ansi-light."""
+    base = BUILTIN_THEMES["ansi-dark" if data.get("dark", True) else "ansi-light"]
+    own = data.get("variables") or {}
+    if not isinstance(own, dict):
+        return data
+    return {**data, "variables": {**base.variables, **own}}
 
 
 def load_themes(dirs: Iterable[Path] | None = None) -> LoadedThemes:

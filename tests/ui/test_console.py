@@ -43,7 +43,7 @@ async def test_services_view_is_the_default_with_roles_and_servers(
         text = header(c)
         assert "lvs1-demo" in text and "READ-ONLY" in text
         assert "VI_1 MASTER 100" in text and "VI_2 BACKUP 90 ← 198.18.23.44 (100)" in text
-        assert "checker ok" in text
+        assert "keepalived ✓ checker ✓" in text
 
 
 async def test_sort_cycle_reverse_and_sort_command(make_console: ConsoleFactory) -> None:

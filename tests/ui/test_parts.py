@@ -139,7 +139,7 @@ def test_cells() -> None:
     assert _fit("12", 5, "right") == "   12"
     assert fmt.nbytes(64083) == "63K" and fmt.nbytes(812) == "812" and fmt.nbytes(None) == "-"
     assert fmt.count(7533000) == "7533K" and fmt.count(42) == "42"
-    assert fmt.rate(0.25) == "0.2" and fmt.rate(46.0) == "46"
+    assert fmt.rate(0.25) == "0.25" and fmt.rate(2.5) == "2.5" and fmt.rate(46.0) == "46"
     assert fmt.duration(3.44) == "3.4s" and fmt.duration(185) == "3m05s"
     assert fmt.duration(3 * 86400 + 4 * 3600) == "3d04h"
     assert fmt.sparkline([0, 1, 2, 4], 3) == "▃▅█"
