@@ -56,24 +56,31 @@ def _documents(text: str) -> Iterator[tuple[int, object]]:
         pos = stop
 
 
-def load_recording(text: str) -> tuple[Snapshot, ...]:
-    """Every snapshot of a recording, source "replay", monotonic time counted from the
-    first one. Raises SourceError naming the line and field of the first problem."""
-    snaps: list[Snapshot] = []
+def recording_frames(text: str) -> Iterator[Snapshot]:
+    """The snapshots of a recording, decoded one at a time as they are asked for:
+    source "replay", monotonic time counted from the first one. Raises SourceError
+    naming the line and field of a bad document when it gets there."""
     first_wall: float | None = None
+    last_wall = 0.0
     for line, doc in _documents(text):
         try:
             snap = snapshot_from_json(doc, source=SourceKind.REPLAY)
             if first_wall is None:
                 first_wall = snap.wall_time
-            elif snap.wall_time < snaps[-1].wall_time:
+            elif snap.wall_time < last_wall:
                 raise SnapshotFormatError("taken_at: earlier than the snapshot before it")
-            snaps.append(_at_monotonic(snap, snap.wall_time - first_wall))
         except SnapshotFormatError as exc:
             raise SourceError(f"line {line}: {exc}") from None
+        last_wall = snap.wall_time
+        yield _at_monotonic(snap, snap.wall_time - first_wall)
+
+
+def load_recording(text: str) -> tuple[Snapshot, ...]:
+    """Every snapshot of a recording at once (see `recording_frames`)."""
+    snaps = tuple(recording_frames(text))
     if not snaps:
         raise SourceError("no snapshots in it")
-    return tuple(snaps)
+    return snaps
 
 
 def _at_monotonic(snap: Snapshot, mono: float) -> Snapshot:
@@ -90,47 +97,61 @@ def _at_monotonic(snap: Snapshot, mono: float) -> Snapshot:
 
 
 class ReplayDirector:
-    """A Director over a recording (see the module docstring); read-only."""
+    """A Director over a recording (see the module docstring); read-only.
 
-    def __init__(self, snapshots: Iterable[Snapshot], *, name: str = "a recording") -> None:
-        self.frames = tuple(snapshots)
-        if not self.frames:
-            raise SourceError(f"{name}: no snapshots to replay")
+    `frames` is consumed one snapshot per poll, so a long recording starts at once
+    and costs memory only for its text: the first frame is taken when the director
+    is made (a file that is no recording fails there), a bad document later on fails
+    that poll (the console shows the error and keeps the last good frame).
+    """
+
+    def __init__(self, frames: Iterable[Snapshot], *, name: str = "a recording") -> None:
         self.name = name
+        self._frames = iter(frames)
+        self._last: Snapshot | None = None
         self.position = 0
-        """How many snapshots were handed out (the next one's index)."""
+        """How many recorded snapshots were handed out."""
+        self.ended = False
+        """A poll found no more recorded snapshots."""
+        self._pending: Snapshot | None = next(self._frames, None)
+        if self._pending is None:
+            raise SourceError(f"{name}: no snapshots in it")
 
     @classmethod
     def open(cls, path: Path) -> ReplayDirector:
-        """Load `path` whole (a bad line is one error naming the file and line)."""
+        """Replay `path` (errors name the file, and the line of a bad document)."""
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise SourceError(f"cannot read the recording {path}: {reason}") from None
-        try:
-            frames = load_recording(text)
-        except SourceError as exc:
-            raise SourceError(f"{path}: {exc}") from None
-        return cls(frames, name=str(path))
+        return cls(_named(recording_frames(text), path), name=str(path))
 
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(False, f"replay of {self.name}: a recording cannot be changed")
 
-    @property
-    def ended(self) -> bool:
-        return self.position >= len(self.frames)
-
     def snapshot(self, *, connections: bool = False) -> Snapshot:
         """The next recorded snapshot (connections as recorded, whatever is asked)."""
-        if not self.ended:
-            snap = self.frames[self.position]
+        snap, self._pending = self._pending, None
+        if snap is None and not self.ended:
+            snap = next(self._frames, None)
+            self.ended = snap is None
+        if snap is not None:
             self.position += 1
+            self._last = snap
             return snap
-        last = self.frames[-1]
-        note = f"end of the replay: all {len(self.frames)} snapshots of {self.name} shown"
-        return dataclasses.replace(last, errors=(*last.errors, note))
+        assert self._last is not None
+        note = f"end of the replay: all {self.position} snapshots of {self.name} shown"
+        return dataclasses.replace(self._last, errors=(*self._last.errors, note))
 
     def close(self) -> None:
-        """Nothing to release: the recording was read whole when opened."""
+        """Nothing to release: the recording's text is all it holds."""
+
+
+def _named(frames: Iterator[Snapshot], path: Path) -> Iterator[Snapshot]:
+    """`frames` with the file's name put before any error's line number."""
+    try:
+        yield from frames
+    except SourceError as exc:
+        raise SourceError(f"{path}: {exc}") from None

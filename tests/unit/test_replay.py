@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lvstop.errors import SourceError
+from lvstop.feed import Feed
 from lvstop.model import Counters, Family, Forward, Protocol, Rates, RealServer, Service, ServiceKey
 from lvstop.model.deserialize import SnapshotFormatError, snapshot_from_json
 from lvstop.model.diff import diff
@@ -144,8 +145,9 @@ def test_replay_director_plays_in_order_then_holds_the_last_with_a_note() -> Non
     d = ReplayDirector(frames, name="rec.jsonl")
     assert not d.capabilities.write and "rec.jsonl" in d.capabilities.reason
     got = [d.snapshot() for _ in range(3)]
-    assert got == list(frames) and d.ended
+    assert got == list(frames) and d.position == 3 and not d.ended
     tail = d.snapshot()
+    assert d.ended and d.position == 3
     assert tail.services == frames[-1].services and tail.monotonic == frames[-1].monotonic
     assert tail.errors[-1] == "end of the replay: all 3 snapshots of rec.jsonl shown"
 
@@ -184,26 +186,36 @@ def test_bad_documents_name_the_field(mutate: object, message: str) -> None:
 
 
 def test_bad_recordings_are_one_error_with_file_and_line(tmp_path: Path) -> None:
+    """A file that is no recording fails when opened; a bad document later fails the
+    poll that reaches it, which the Feed turns into an error and stale data."""
     good = json.dumps(_good_line())
     rec = tmp_path / "rec.jsonl"
-    rec.write_text(f"{good}\n{good[:-1]}, \n")
-    with pytest.raises(SourceError, match=r"rec.jsonl: line 2: not JSON"):
-        ReplayDirector.open(rec)
-    bad = json.loads(good)
-    del bad["services"][0]["scheduler"]
-    rec.write_text(f"{good}\n\n{json.dumps(bad)}\n")
-    with pytest.raises(SourceError, match=r"line 3: services\[0\].scheduler: missing"):
-        ReplayDirector.open(rec)
-    older = json.loads(good)
-    older["taken_at"] = "2020-01-01T00:00:00.000000Z"
-    rec.write_text(f"{good}\n{json.dumps(older)}\n")
-    with pytest.raises(SourceError, match=r"line 2: taken_at: earlier than"):
+    rec.write_text(f"{good[:-1]}, \n{good}\n")
+    with pytest.raises(SourceError, match=r"rec.jsonl: line 1: not JSON: .* \(line 2 column 1\)"):
         ReplayDirector.open(rec)
     rec.write_text("\n")
-    with pytest.raises(SourceError, match="no snapshots"):
+    with pytest.raises(SourceError, match=r"rec.jsonl: no snapshots"):
         ReplayDirector.open(rec)
     with pytest.raises(SourceError, match="cannot read the recording"):
         ReplayDirector.open(tmp_path / "missing.jsonl")
+    bad = json.loads(good)
+    del bad["services"][0]["scheduler"]
+    older = json.loads(good)
+    older["taken_at"] = "2020-01-01T00:00:00.000000Z"
+    for text, message in (
+        (f"{good}\n\n{json.dumps(bad)}\n", r"line 3: services\[0\].scheduler: missing"),
+        (f"{good}\n{json.dumps(older)}\n", r"line 2: taken_at: earlier than"),
+        (f"{good}\n{good[:-1]}, \n", r"line 2: not JSON"),
+    ):
+        rec.write_text(text)
+        d = ReplayDirector.open(rec)
+        d.snapshot()
+        with pytest.raises(SourceError, match=f"rec.jsonl: {message}"):
+            d.snapshot()
+    feed = Feed(ReplayDirector.open(rec))
+    first, failed = feed.poll_once(), feed.poll_once()
+    assert failed.error is not None and failed.error.startswith(f"{rec}: line 2: not JSON")
+    assert failed.snapshot is first.snapshot
 
 
 def test_record_then_replay_from_the_command_line(tmp_path: Path) -> None:
@@ -214,7 +226,7 @@ def test_record_then_replay_from_the_command_line(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    frames = ReplayDirector.open(rec).frames
+    frames = load_recording(rec.read_text())
     assert len(frames) == 3 and frames[0].host == "lvs1-demo"
     # Polls are re-armed after each other: at least two intervals from first to last.
     assert frames[0].monotonic == 0.0 < frames[1].monotonic < frames[2].monotonic
