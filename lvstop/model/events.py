@@ -162,7 +162,7 @@ def _configured(state: KeepalivedState) -> tuple[object, ...]:
     return (
         state.config_file,
         tuple(sorted((i.name, i.vrid, i.vips, i.base_priority) for i in state.instances)),
-        tuple(sorted((str(k), s.configured_weight) for k, s in _statuses(state).items())),
+        {k: s.configured_weight for k, s in _statuses(state).items()},
     )
 
 
@@ -365,8 +365,12 @@ def _statuses(state: KeepalivedState) -> dict[RsId, RealServerStatus]:
 
 def _health(pk: KeepalivedState, ck: KeepalivedState, out: _Events) -> None:
     before, after = _statuses(pk), _statuses(ck)
-    for (key, rs), status in sorted(after.items(), key=lambda kv: _rs_order(kv[0])):
-        was = before.get((key, rs))
+    moved = []  # sorted afterwards: thousands of servers, a handful of changes
+    for rid, status in after.items():
+        was = before.get(rid)
+        if was is not status and (was.health if was is not None else None) is not status.health:
+            moved.append((rid, status, was))
+    for (key, rs), status, was in sorted(moved, key=lambda m: _rs_order(m[0])):
         old = was.health if was is not None else Health.UNKNOWN
         name = f"{real_server_label(rs)} in {_svc(key)}"
         if status.health is Health.DOWN and old is not Health.DOWN:
@@ -394,18 +398,23 @@ def _rs_order(rid: RsId) -> tuple[tuple[int, int, int, bytes, int], RealServerKe
 
 def _effective_weights(pk: KeepalivedState, ck: KeepalivedState, out: _Events) -> None:
     before: Mapping[RsId, RealServerStatus] = pk.real_servers
-    for (key, rs), status in sorted(ck.real_servers.items(), key=lambda kv: _rs_order(kv[0])):
-        was = before.get((key, rs))
-        if was is None or was.effective_weight is None or status.effective_weight is None:
+    moved = []  # sorted afterwards: thousands of servers, a handful of changes
+    for rid, status in ck.real_servers.items():
+        was = before.get(rid)
+        if was is None or was is status:
+            continue
+        if was.effective_weight is None or status.effective_weight is None:
             continue
         if was.effective_weight != status.effective_weight:
-            out.add(
-                EventKind.WEIGHT_CHANGED,
-                WARNING if status.effective_weight == 0 else INFO,
-                real_server_label(rs),
-                f"{real_server_label(rs)} in {_svc(key)}: keepalived's effective weight "
-                f"{was.effective_weight} -> {status.effective_weight}",
-            )
+            moved.append((rid, status, was))
+    for (key, rs), status, was in sorted(moved, key=lambda m: _rs_order(m[0])):
+        out.add(
+            EventKind.WEIGHT_CHANGED,
+            WARNING if status.effective_weight == 0 else INFO,
+            real_server_label(rs),
+            f"{real_server_label(rs)} in {_svc(key)}: keepalived's effective weight "
+            f"{was.effective_weight} -> {status.effective_weight}",
+        )
 
 
 # --------------------------------------------------------------------------- alarms, errors
