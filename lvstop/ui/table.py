@@ -46,7 +46,8 @@ class Column(Generic[R]):
 
     `priority` 0 is never dropped; larger numbers are dropped first on a narrow
     terminal. `marker` adds ↑/↓ when the raw value changed since the last refresh.
-    `tone` picks a semantic colour for the cell from the row.
+    `tone` picks a semantic colour for the cell from the row. `align` is "left",
+    "right" or "tail" (left-aligned, but a cut keeps the end: sparklines).
     """
 
     key: str
@@ -176,9 +177,12 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def sort_by(self, key: str | None, reverse: bool | None = None) -> None:
         if key is not None and key not in self._by_key:
             raise KeyError(key)
-        self.sort_key = key
         if reverse is not None:
             self.reverse = reverse
+        elif key is not None and key != self.sort_key:
+            # Like top: numbers biggest first, names in alphabetical order.
+            self.reverse = self._by_key[key].align == "right"
+        self.sort_key = key
         self._reorder()
 
     def toggle_reverse(self) -> None:
@@ -240,8 +244,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                 if row.key == self._cursor_key:
                     self.cursor = i
                     return
+        # Its row is filtered out or gone: stay near; remember it in case it comes back
+        # (clearing a filter returns the cursor to where it was).
         self.cursor = min(self.cursor, max(0, len(self._rows) - 1))
-        self._remember()
+        if self._cursor_key is None:
+            self._remember()
 
     def _remember(self) -> None:
         row = self.current
@@ -408,6 +415,8 @@ def _fit(text: str, width: int, align: str) -> str:
     """Pad or cut `text` to exactly `width` cells; a cut is marked with an ellipsis."""
     if width <= 0:
         return ""
+    if align == "tail":  # a sparkline: keep the newest (rightmost) part
+        return text[-width:].ljust(width)
     if len(text) > width:
         return text[: width - 1] + "…" if width > 1 else text[:1]
     return text.ljust(width) if align == "left" else text.rjust(width)

@@ -20,7 +20,7 @@ from lvstop.model.vrrp import VrrpState
 from lvstop.ui import format as fmt
 from lvstop.ui import rows as R
 from lvstop.ui.keys import VIEW_TITLES
-from lvstop.ui.state import ConsoleState
+from lvstop.ui.state import HISTORY_LENGTH, ConsoleState
 from lvstop.ui.table import Column, LiveTable
 
 _ROLE_TONE = {"MASTER": "good", "BACKUP": "dim", "FAULT": "bad", "-": "dim"}
@@ -73,17 +73,6 @@ def _svc_columns(state: ConsoleState) -> list[Column[R.ServiceRow]]:
             tone=lambda r: th.tone(r.rates.cps, th.cps_warning, th.cps_critical),
         ),
         Column(
-            "trend",
-            "CPS trend",
-            12,
-            lambda r: r.trend,
-            fmt=lambda v: fmt.sparkline(v, 12),
-            align="left",
-            priority=1,
-            sort=lambda v: v[-1] if v else 0,
-            tone=lambda r: "accent",
-        ),
-        Column(
             "inbps", "InB/s", 7, lambda r: r.rates.inbps, fmt=fmt.nbytes, marker=True, priority=1
         ),
         Column("inactive", "InAct", 6, lambda r: r.inactive, fmt=fmt.count, priority=2),
@@ -101,6 +90,18 @@ def _svc_columns(state: ConsoleState) -> list[Column[R.ServiceRow]]:
         Column("persist", "Persist", 7, lambda r: r.persist, align="left", priority=4),
         Column("outpps", "OutPPS", 7, lambda r: r.rates.outpps, fmt=fmt.rate, priority=5),
         Column("outbps", "OutB/s", 7, lambda r: r.rates.outbps, fmt=fmt.nbytes, priority=5),
+        Column(
+            "trend",
+            "CPS trend",
+            12,
+            lambda r: r.trend,
+            fmt=lambda v: fmt.sparkline(v, HISTORY_LENGTH),
+            align="tail",
+            priority=1,
+            sort=lambda v: v[-1] if v else 0,
+            tone=lambda r: "accent",
+            flex=True,
+        ),
     ]
 
 

@@ -58,7 +58,13 @@ def make_console() -> ConsoleFactory:
         theme: str | None = None,
     ) -> Console:
         clock = Clock()
-        d = director if director is not None else SimulatedDirector(clock=clock)
+        # `director`: a director, or a function of the console's clock returning one.
+        if director is None:
+            d = SimulatedDirector(clock=clock)
+        elif callable(director):
+            d = director(clock)
+        else:
+            d = director
         app = build_app(
             d,
             cfg or Config(),

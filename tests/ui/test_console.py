@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from conftest import Console, ConsoleFactory
 from textual.widgets import Input
 
-from lvstop.config import load
+from lvstop.config import Config, load
 from lvstop.model.capabilities import Capabilities
 from lvstop.model.conns import ConnTable
 from lvstop.model.snapshot import Snapshot
@@ -222,8 +225,7 @@ class CappedDirector:
 async def test_connections_view_says_when_capped_and_estimated(
     make_console: ConsoleFactory,
 ) -> None:
-    c = make_console()
-    c2 = make_console(director=CappedDirector(SimulatedDirector(clock=c.clock)))
+    c2 = make_console(director=lambda clock: CappedDirector(SimulatedDirector(clock=clock)))
     async with c2.app.run_test(size=(160, 48)) as pilot:
         c2.poll(0)
         await pilot.press("4")
@@ -290,23 +292,21 @@ class FailingDirector(WritableDirector):
 
 
 async def test_read_only_badge(make_console: ConsoleFactory, tmp_path: Path) -> None:
-    clock_console = make_console()
-    writable = make_console(director=WritableDirector(SimulatedDirector(clock=clock_console.clock)))
+    def writable_director(clock: Any) -> WritableDirector:
+        return WritableDirector(SimulatedDirector(clock=clock))
+
+    writable = make_console(director=writable_director)
     async with writable.app.run_test(size=(160, 48)):
         writable.poll(0)
         assert "READ-ONLY" not in header(writable)
-    flagged = make_console(
-        director=WritableDirector(SimulatedDirector(clock=clock_console.clock)), read_only=True
-    )
+    flagged = make_console(director=writable_director, read_only=True)
     async with flagged.app.run_test(size=(160, 48)):
         flagged.poll(0)
         assert "READ-ONLY" in header(flagged)
         assert flagged.app.read_only_reason == "started with --read-only"
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("read_only: true\n")
-    configured = make_console(
-        load(cfg_file), director=WritableDirector(SimulatedDirector(clock=clock_console.clock))
-    )
+    configured = make_console(load(cfg_file), director=writable_director)
     assert configured.app.read_only_reason == f"read_only: true in {cfg_file}"
     simulated = make_console()
     assert "simulated director" in simulated.app.read_only_reason
@@ -315,9 +315,8 @@ async def test_read_only_badge(make_console: ConsoleFactory, tmp_path: Path) -> 
 async def test_failing_poll_shows_error_and_keeps_stale_data(
     make_console: ConsoleFactory,
 ) -> None:
-    base = make_console()
-    director = FailingDirector(SimulatedDirector(clock=base.clock))
-    c = make_console(director=director)
+    c = make_console(director=lambda clock: FailingDirector(SimulatedDirector(clock=clock)))
+    director = c.director
     async with c.app.run_test(size=(160, 48)) as pilot:
         c.poll(0)
         before = c.rows("service")
@@ -384,3 +383,112 @@ async def test_events_timeline_newest_first(make_console: ConsoleFactory) -> Non
         assert all("198.18.23.10:8765" in r.subject + r.message for r in down)
         await pilot.press("slash", *"rs-removed", "enter")
         assert {r.kind for r in table.rows} == {"rs-removed"}
+
+
+class SlowDirector(WritableDirector):
+    """Every read takes `delay` seconds; records how many ran at once."""
+
+    def __init__(self, inner: SimulatedDirector, delay: float) -> None:
+        super().__init__(inner)
+        self.delay = delay
+        self.running = 0
+        self.most = 0
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def snapshot(self, *, connections: bool = False) -> Snapshot:
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(self.delay)
+            return self.inner.snapshot(connections=connections)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+async def test_a_slow_source_never_blocks_the_keys(make_console: ConsoleFactory) -> None:
+    """The real poll thread (live mode) against a director that takes 2 s per read:
+    keys are handled while a read is in progress, and reads never overlap."""
+    from lvstop.ui.launch import build_app
+
+    director = SlowDirector(SimulatedDirector(), delay=2.0)
+    app = build_app(director, Config(), interval=0.2, live=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(50):  # until the poll thread is inside its first read
+            if director.running:
+                break
+            await pilot.pause(0.02)
+        await pilot.press("3", "slash", "x")
+        assert app.view == "vrrp" and app.current_table().filter_text == "x"
+        assert director.running == 1 and app.state.snapshot is None  # the read goes on
+        await pilot.press("escape")
+        await pilot.press("ctrl+r", "ctrl+r", "ctrl+r")
+        for _ in range(60):
+            if app.state.snapshot is not None:
+                break
+            await pilot.pause(0.1)
+        assert app.state.snapshot is not None
+        assert director.most == 1  # one poll at a time, whatever was asked
+    assert app._stop.is_set()
+
+
+class IncidentDirector(WritableDirector):
+    """The simulation plus two things it never does: a split brain on VRID 51, and
+    198.18.23.4:8765 drained by hand (weight 0) with its connections falling 20 a poll."""
+
+    def __init__(self, inner: SimulatedDirector) -> None:
+        super().__init__(inner)
+        self.polls = 0
+
+    def snapshot(self, *, connections: bool = False) -> Snapshot:
+        from lvstop.model.keepalived import VrrpAlarm
+
+        snap = self.inner.snapshot(connections=connections)
+        self.polls += 1
+        services = []
+        for svc in snap.services:
+            rss = tuple(
+                replace(rs, weight=0, active_conns=max(0, 200 - 20 * self.polls))
+                if (svc.key.port, rs.address) == (8765, "198.18.23.4")
+                else rs
+                for rs in svc.real_servers
+            )
+            services.append(replace(svc, real_servers=rss))
+        alarm = VrrpAlarm(
+            "split-brain",
+            "critical",
+            51,
+            "eth0",
+            ("198.18.23.42", "198.18.23.44"),
+            "two masters for VRID 51: 198.18.23.42 and 198.18.23.44",
+        )
+        assert snap.keepalived is not None
+        return replace(
+            snap,
+            services=tuple(services),
+            keepalived=replace(snap.keepalived, alarms=(alarm,)),
+        )
+
+
+async def test_split_brain_alarm_and_drain_eta(make_console: ConsoleFactory) -> None:
+    c = make_console(director=lambda clock: IncidentDirector(SimulatedDirector(clock=clock)))
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        for _ in range(4):
+            c.poll(1)
+        assert "SPLIT-BRAIN" in header(c) and "two masters for VRID 51" in header(c)
+        await pilot.press("3")
+        await pilot.pause()
+        alarms = str(c.app.query_one("#vrrp-alarms").render())
+        assert "split-brain" in alarms and "vrid 51" in alarms
+        await pilot.press("2")
+        await pilot.pause()
+        table = c.app.current_table()
+        drained = [r for r in table.rows if r.draining]
+        assert len(drained) == 2  # 198.18.23.4:8765 in both 8765 services
+        # 120 active left, falling 20 per 1 s poll: 6 s to go.
+        assert {table.column("drain").cell(r) for r in drained} == {"ETA 6.0s"}
+        assert {table.column("weight").cell(r) for r in drained} == {"0"}
+        assert all(r.weights_differ for r in drained)  # kernel 0, keepalived 1

@@ -122,16 +122,19 @@ def test_columns_drop_by_priority_and_flex_takes_the_rest() -> None:
 def test_sort_filter_and_cursor_follow_keys() -> None:
     table: LiveTable[Row] = LiveTable(COLUMNS, search=lambda r: r.key)
     table.set_rows([Row("b", 2), Row("a", 3), Row("c", 1)])
-    table.sort_by("n")
-    assert [r.key for r in table.rows] == ["c", "b", "a"]
-    table.move_cursor(2)  # on "a"
+    table.sort_by("n")  # a number column: biggest first, like top
+    assert [r.key for r in table.rows] == ["a", "b", "c"] and table.reverse
+    table.move_cursor(0)  # on "a"
     table.toggle_reverse()
-    assert [r.key for r in table.rows] == ["a", "b", "c"] and table.current.key == "a"
+    assert [r.key for r in table.rows] == ["c", "b", "a"] and table.current.key == "a"
+    table.sort_by("name")
+    assert [r.key for r in table.rows] == ["a", "b", "c"] and not table.reverse
     table.set_filter("b")
     assert [r.key for r in table.rows] == ["b"]
     table.set_filter("")
+    table.sort_by("n", reverse=False)
     table.set_rows([Row("a", 0), Row("c", 9)])  # "b" left; the cursor stays on "a"
-    assert table.current.key == "a" and [r.key for r in table.rows] == ["c", "a"]
+    assert table.current.key == "a" and [r.key for r in table.rows] == ["a", "c"]
 
 
 def test_cells() -> None:
