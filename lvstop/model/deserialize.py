@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -77,33 +78,56 @@ _VRRP_STATES = {s.value: s for s in VrrpState}
 _SOURCES = {s.value: s for s in SourceKind}
 
 
-class _Obj:
-    """One JSON object and where it sits in the document, for error messages."""
+_MISSING = object()
 
-    def __init__(self, data: object, path: str) -> None:
-        if not isinstance(data, dict):
-            raise SnapshotFormatError(f"{path or 'document'}: expected an object")
+
+class _Obj:
+    """One JSON object and where it sits in the document, for error messages.
+
+    Hot path (a recording replays thousands of real servers per second): the usual
+    well-typed value costs one dict lookup and one type check; the path for a message
+    is only put together when something is wrong.
+    """
+
+    __slots__ = ("data", "index", "name", "parent")
+
+    def __init__(
+        self, data: object, parent: _Obj | None = None, name: str = "", index: int = -1
+    ) -> None:
+        self.parent, self.name, self.index = parent, name, index
+        if type(data) is not dict:
+            raise SnapshotFormatError(f"{self.path or 'document'}: expected an object")
         self.data: dict[str, Any] = data
-        self.path = path
+
+    @property
+    def path(self) -> str:
+        if self.parent is None:
+            return self.name
+        here = self.name if self.index < 0 else f"{self.name}[{self.index}]"
+        up = self.parent.path
+        return f"{up}.{here}" if up else here
 
     def _at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
+        path = self.path
+        return f"{path}.{key}" if path else key
 
     def _get(self, key: str, optional: bool) -> object:
-        if key not in self.data:
+        v = self.data.get(key, _MISSING)
+        if v is _MISSING:
             if optional:
                 return None
             raise SnapshotFormatError(f"{self._at(key)}: missing")
-        return self.data[key]
+        return v
 
     def _bad(self, key: str, what: str) -> SnapshotFormatError:
         return SnapshotFormatError(f"{self._at(key)}: expected {what}, got {self.data[key]!r}")
 
     def integer(self, key: str) -> int:
-        v = self._get(key, False)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self._bad(key, "an integer")
-        return v
+        v = self.data.get(key)
+        if type(v) is int:
+            return v
+        self._get(key, False)
+        raise self._bad(key, "an integer")
 
     def opt_integer(self, key: str, *, optional: bool = False) -> int | None:
         v = self._get(key, optional)
@@ -112,26 +136,28 @@ class _Obj:
         return self.integer(key)
 
     def number(self, key: str) -> float:
-        v = self._get(key, False)
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self._bad(key, "a number")
-        return float(v)
+        v = self.data.get(key)
+        if type(v) is int or type(v) is float:
+            return float(v)
+        self._get(key, False)
+        raise self._bad(key, "a number")
 
     def opt_number(self, key: str) -> float | None:
         return None if self._get(key, False) is None else self.number(key)
 
     def text(self, key: str) -> str:
-        v = self._get(key, False)
-        if not isinstance(v, str):
-            raise self._bad(key, "a string")
-        return v
+        v = self.data.get(key)
+        if type(v) is str:
+            return v
+        self._get(key, False)
+        raise self._bad(key, "a string")
 
     def opt_text(self, key: str, *, optional: bool = False) -> str | None:
         return None if self._get(key, optional) is None else self.text(key)
 
     def boolean(self, key: str) -> bool:
         v = self._get(key, False)
-        if not isinstance(v, bool):
+        if type(v) is not bool:
             raise self._bad(key, "true or false")
         return v
 
@@ -139,32 +165,33 @@ class _Obj:
         return None if self._get(key, optional) is None else self.boolean(key)
 
     def obj(self, key: str) -> _Obj:
-        return _Obj(self._get(key, False), self._at(key))
+        return _Obj(self._get(key, False), self, key)
 
     def opt_obj(self, key: str, *, optional: bool = False) -> _Obj | None:
         v = self._get(key, optional)
-        return None if v is None else _Obj(v, self._at(key))
+        return None if v is None else _Obj(v, self, key)
 
     def array(self, key: str) -> list[object]:
         v = self._get(key, False)
-        if not isinstance(v, list):
+        if type(v) is not list:
             raise self._bad(key, "a list")
         return v
 
     def objs(self, key: str) -> list[_Obj]:
-        return [_Obj(item, f"{self._at(key)}[{i}]") for i, item in enumerate(self.array(key))]
+        return [_Obj(item, self, key, i) for i, item in enumerate(self.array(key))]
 
     def texts(self, key: str) -> tuple[str, ...]:
         items = self.array(key)
-        if not all(isinstance(s, str) for s in items):
+        if not all(type(s) is str for s in items):
             raise self._bad(key, "a list of strings")
         return tuple(str(s) for s in items)
 
     def choice(self, key: str, names: Mapping[str, T]) -> T:
-        v = self._get(key, False)
-        if not isinstance(v, str) or v not in names:
-            raise self._bad(key, "one of " + ", ".join(names))
-        return names[v]
+        v = self.data.get(key)
+        if type(v) is str and v in names:
+            return names[v]
+        self._get(key, False)
+        raise self._bad(key, "one of " + ", ".join(names))
 
     def time(self, key: str) -> float:
         text = self.text(key)
@@ -190,7 +217,7 @@ def snapshot_from_json(
     and `interval_rates` are not read: they are diff() results, recomputed from
     consecutive snapshots. Raises SnapshotFormatError naming the first bad field.
     """
-    d = _Obj(doc, "")
+    d = _Obj(doc)
     schema = d.text("schema")
     if schema != SCHEMA_ID:
         raise SnapshotFormatError(f"schema: expected {SCHEMA_ID!r}, got {schema!r}")
@@ -219,24 +246,41 @@ def snapshot_from_json(
     )
 
 
+_COUNTER_KEYS = ("conns", "inpkts", "outpkts", "inbytes", "outbytes")
+_RATE_KEYS = ("cps", "inpps", "outpps", "inbps", "outbps")
+_RS_INT_KEYS = (
+    "port", "weight", "u_threshold", "l_threshold",
+    "active_conns", "inactive_conns", "persistent_conns",
+)  # fmt: skip
+_GET_COUNTERS = itemgetter(*_COUNTER_KEYS)
+_GET_RATES = itemgetter(*_RATE_KEYS)
+_GET_RS_INTS = itemgetter(*_RS_INT_KEYS)
+
+
+def _integers(o: _Obj, get: itemgetter[Any], keys: tuple[str, ...]) -> tuple[int, ...]:
+    """Several integer fields at once: one C-level lookup, one check per value; the
+    field-by-field path (and its exact message) only when something is off."""
+    try:
+        values: tuple[Any, ...] = get(o.data)
+    except KeyError:
+        values = ()
+    if values and all(type(v) is int for v in values):
+        return values
+    return tuple(o.integer(k) for k in keys)
+
+
 def _counters(o: _Obj) -> Counters:
-    return Counters(
-        o.integer("conns"),
-        o.integer("inpkts"),
-        o.integer("outpkts"),
-        o.integer("inbytes"),
-        o.integer("outbytes"),
-    )
+    return Counters(*_integers(o, _GET_COUNTERS, _COUNTER_KEYS))
 
 
 def _rates(o: _Obj) -> Rates:
-    return Rates(
-        o.number("cps"),
-        o.number("inpps"),
-        o.number("outpps"),
-        o.number("inbps"),
-        o.number("outbps"),
-    )
+    try:
+        values: tuple[Any, ...] = _GET_RATES(o.data)
+    except KeyError:
+        values = ()
+    if values and all(type(v) is int or type(v) is float for v in values):
+        return Rates(*map(float, values))
+    return Rates(*(o.number(k) for k in _RATE_KEYS))
 
 
 def _service_key(o: _Obj) -> ServiceKey:
@@ -330,16 +374,19 @@ def _real_server(o: _Obj) -> RealServer:
             if name not in _TUNNEL_FLAGS:
                 raise SnapshotFormatError(f"{tunnel.path}.flags: unknown tunnel flag {name!r}")
             tun_flags |= _TUNNEL_FLAGS[name]
+    port, weight, u_threshold, l_threshold, active, inactive, persistent = _integers(
+        o, _GET_RS_INTS, _RS_INT_KEYS
+    )
     return RealServer(
         address=o.text("address"),
-        port=o.integer("port"),
+        port=port,
         forward=o.choice("forward", _FORWARDS),
-        weight=o.integer("weight"),
-        u_threshold=o.integer("u_threshold"),
-        l_threshold=o.integer("l_threshold"),
-        active_conns=o.integer("active_conns"),
-        inactive_conns=o.integer("inactive_conns"),
-        persistent_conns=o.integer("persistent_conns"),
+        weight=weight,
+        u_threshold=u_threshold,
+        l_threshold=l_threshold,
+        active_conns=active,
+        inactive_conns=inactive,
+        persistent_conns=persistent,
         stats=_counters(o.obj("stats")),
         rates=_rates(o.obj("rates")),
         family=o.choice("family", _FAMILIES),
