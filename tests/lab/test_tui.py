@@ -199,7 +199,8 @@ def test_services_view_matches_ipvsadm_ip_addr_and_keepalived(
         lambda s: header_vrrp(s) == want_line and len(services(s)) == 4,
         f"the header to read {want_line!r}",
     )
-    assert screen.splitlines()[0].split()[0] == NS  # the host, first thing on screen
+    host = seed.run(NS, "hostname").stdout.strip()
+    assert screen.splitlines()[0].split()[0] == host  # the host, first thing on screen
     rows = services(screen)
     assert set(rows) == set(table)  # every service of ipvsadm, nothing else
     holds = {vip: seed.has_addr(NS, vip) for vip in VIPS}
@@ -345,7 +346,7 @@ def test_80x24_nothing_garbled(seed: Topology, console: Console) -> None:
         lines = screen.splitlines()
         assert all(len(ln) <= SMALL[0] for ln in lines), lines
         assert "\ufffd" not in screen
-        assert lines[0].split()[0] == NS
+        assert lines[0].split()[0] == seed.run(NS, "hostname").stdout.strip()
         rows = services(screen)
         assert set(rows) == set(seed.ipvs(NS, stats=False))  # labels whole, not cut
         head = next(ln for ln in lines if ln.startswith("Service"))
