@@ -45,8 +45,9 @@ class Console:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
         self._tmux(
             "new-session", "-d", "-s", "tui", "-x", str(size[0]), "-y", str(size[1]),
-            "--", "ip", "netns", "exec", ns, "env", "TERM=xterm-256color", "LC_ALL=C.UTF-8",
-            str(exe), "--interval", "1",
+            # COLUMNS/LINES (guest.sh sets COLUMNS) would pin Textual's screen size.
+            "--", "ip", "netns", "exec", ns, "env", "-u", "COLUMNS", "-u", "LINES",
+            "TERM=xterm-256color", "LC_ALL=C.UTF-8", str(exe), "--interval", "1",
         )  # fmt: skip
         self._tmux("set-option", "-t", "tui", "remain-on-exit", "on")
 
@@ -74,13 +75,13 @@ class Console:
         """Open the filter ("/") or command (":") line, wait for it to have the focus
         (or the first digits typed would switch views), then type `text`."""
         self.keys(opener)
-        self.wait(lambda s: _line_open(s.splitlines()[-1]), f"the {opener} line")
+        self.wait(lambda s: _line_open(footer(s)), f"the {opener} line")
         self.keys(f"={text}")
 
     def close_line(self, key: str) -> None:
         """Enter or Escape on the line, then wait until the table has the keys again."""
         self.keys(key)
-        self.wait(lambda s: "All real servers" in s.splitlines()[-1], "the table's keys")
+        self.wait(lambda s: "All real servers" in footer(s), "the table's keys")
 
     def resize(self, size: tuple[int, int]) -> None:
         self._tmux("resize-window", "-t", "tui", "-x", str(size[0]), "-y", str(size[1]))
@@ -98,6 +99,11 @@ class Console:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def footer(screen: str) -> str:
+    """The last line drawn (capture-pane may end with blank lines)."""
+    return next((ln for ln in reversed(screen.splitlines()) if ln.strip()), "")
 
 
 def _line_open(footer: str) -> bool:
@@ -185,7 +191,7 @@ def console(seed: Topology) -> Iterator[Console]:
 
 def home(console: Console) -> str:
     """Back to the unfiltered Services view."""
-    console.keys("1", "Escape", "Escape")
+    console.keys("Escape", "Escape", "1")  # (an open filter line would take the "1")
     return console.wait(lambda s: len(services(s)) == 4, "the Services view, unfiltered")
 
 
@@ -346,6 +352,8 @@ def test_80x24_nothing_garbled(seed: Topology, console: Console) -> None:
         lines = screen.splitlines()
         assert all(len(ln) <= SMALL[0] for ln in lines), lines
         assert "\ufffd" not in screen
+        # Drawn for 80 columns, not cut by the terminal: the footer's right end is there.
+        assert footer(screen).endswith("^p palette"), footer(screen)
         assert lines[0].split()[0] == seed.run(NS, "hostname").stdout.strip()
         rows = services(screen)
         assert set(rows) == set(seed.ipvs(NS, stats=False))  # labels whole, not cut
