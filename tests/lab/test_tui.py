@@ -106,6 +106,11 @@ def footer(screen: str) -> str:
     return next((ln for ln in reversed(screen.splitlines()) if ln.strip()), "")
 
 
+def column_header(screen: str) -> str | None:
+    """The Services table's column titles (the sort column carries ▲ or ▼)."""
+    return next((ln for ln in screen.splitlines() if ln.lstrip("▲▼").startswith("Service ")), None)
+
+
 def _line_open(footer: str) -> bool:
     """The footer while the filter/command line has the focus: the view keys are gone
     (not merely blank: Textual rebuilds the footer on every focus change)."""
@@ -201,9 +206,15 @@ def test_services_view_matches_ipvsadm_ip_addr_and_keepalived(
     table = stable_ipvs(seed)
     truth = keepalived_truth(seed, NS)
     want_line = expected_vrrp_line(truth)
+    # The first frames may come before the first keepalived reading (roles "-"); the
+    # console reads keepalived off the poll thread and joins it once it is there.
     screen = console.wait(
-        lambda s: header_vrrp(s) == want_line and len(services(s)) == 4,
-        f"the header to read {want_line!r}",
+        lambda s: (
+            header_vrrp(s) == want_line
+            and len(services(s)) == 4
+            and all(r[0] in ("MASTER", "BACKUP") for r in services(s).values())
+        ),
+        f"the header to read {want_line!r} and every service a role",
     )
     host = seed.run(NS, "hostname").stdout.strip()
     assert screen.splitlines()[0].split()[0] == host  # the host, first thing on screen
@@ -346,7 +357,12 @@ def test_80x24_nothing_garbled(seed: Topology, console: Console) -> None:
     console.resize(SMALL)
     try:
         screen = console.wait(
-            lambda s: len(s.splitlines()) <= SMALL[1] and len(services(s)) == 4,
+            lambda s: (
+                len(s.splitlines()) <= SMALL[1]
+                and len(services(s)) == 4
+                and column_header(s) is not None
+                and footer(s).endswith("^p palette")
+            ),
             "the 80x24 layout",
         )
         lines = screen.splitlines()
@@ -357,7 +373,8 @@ def test_80x24_nothing_garbled(seed: Topology, console: Console) -> None:
         assert lines[0].split()[0] == seed.run(NS, "hostname").stdout.strip()
         rows = services(screen)
         assert set(rows) == set(seed.ipvs(NS, stats=False))  # labels whole, not cut
-        head = next(ln for ln in lines if ln.startswith("Service"))
+        head = column_header(screen)
+        assert head is not None
         # The columns that fit keep whole labels, in order; the rest dropped, not squeezed.
         labels = [w.strip("▲▼") for w in head.split()]  # the sort column is marked
         assert labels[:4] == ["Service", "Role", "RS", "Active"], head
