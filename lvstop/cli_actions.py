@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from lvstop.actions.base import (
     EXIT_OK,
@@ -20,14 +21,16 @@ from lvstop.actions.base import (
     Confirm,
     Description,
 )
-from lvstop.actions.context import ActionContext
-from lvstop.actions.drain import Drain, DrainWatch
-from lvstop.actions.weight import Restore, SetWeight
-from lvstop.config import Config
 from lvstop.errors import LvstopError
-from lvstop.model.ipvs import RealServerKey, Service, ServiceKey
-from lvstop.model.keepalived import KeepalivedState
+from lvstop.model.ipvs import RealServerKey, ServiceKey
 from lvstop.model.notation import NotationError, parse_real_server, parse_service, parse_weight
+
+if TYPE_CHECKING:
+    from lvstop.actions.context import ActionContext
+    from lvstop.actions.drain import Drain
+    from lvstop.config import Config
+    from lvstop.model.ipvs import Service
+    from lvstop.model.keepalived import KeepalivedState
 
 ACTIONS_EPILOG = """\
 SERVICE is ipvsadm's notation: -t VIP:PORT, -u VIP:PORT, --sctp-service VIP:PORT or
@@ -163,14 +166,15 @@ def _read(question: str) -> str:
     sys.stdout.write(question)
     sys.stdout.flush()
     line = sys.stdin.readline()
-    if not line:
-        _out("")
+    if not line or not sys.stdin.isatty():
+        _out("")  # nobody's typing echoed a newline: end the prompt's line ourselves
     return line.strip()
 
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch one action verb; returns the exit code."""
     from lvstop import config
+    from lvstop.actions.drain import Drain
     from lvstop.actions.run import execute
 
     if getattr(args, "demo", False):
@@ -205,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _context(args: argparse.Namespace, cfg: Config, *, ipvs: bool) -> ActionContext:
     from lvstop.actions.audit import AuditLog
+    from lvstop.actions.context import ActionContext
     from lvstop.actions.guard import ReadOnlyGuard
     from lvstop.actions.ipvs_write import NetlinkIpvsTable
     from lvstop.actions.memory import WeightMemory
@@ -219,18 +224,31 @@ def _context(args: argparse.Namespace, cfg: Config, *, ipvs: bool) -> ActionCont
 
 
 def _keepalived_state(services: Sequence[Service]) -> KeepalivedState | None:
-    """keepalived's view of these services (for the description), None if unreadable."""
-    from lvstop.sources import rtnl
-    from lvstop.sources.keepalived.state import KeepalivedReader
+    """Which of these real servers keepalived manages, from its configuration only.
 
-    reader = KeepalivedReader(wire=False)
+    The checker's dumps (effective weights, health) take a signal and a file write by
+    keepalived; a description does not need them. The UI passes its full snapshot.
+    """
+    from lvstop.sources import rtnl
+    from lvstop.sources.keepalived import lint
+    from lvstop.sources.keepalived.config import load
+    from lvstop.sources.keepalived.runtime.processes import local_daemon
+    from lvstop.sources.keepalived.state import join
+
     try:
-        state = reader.read(services, rtnl.read_addresses())
+        daemon = local_daemon()
+        if daemon is None:
+            return None
+        cfg = load(daemon.path(daemon.config_file), config_id=lint.default_config_id())
+        return join(
+            services=services,
+            processes=daemon.processes,
+            config=cfg,
+            config_file=daemon.config_file,
+            addresses=rtnl.read_addresses(),
+        )
     except (LvstopError, OSError):
         return None
-    finally:
-        reader.close()
-    return state if state.running else None
 
 
 def _audit_bad_input(ctx: ActionContext, args: argparse.Namespace, error: str) -> None:
@@ -256,6 +274,9 @@ def _audit_bad_input(ctx: ActionContext, args: argparse.Namespace, error: str) -
 
 
 def _build(args: argparse.Namespace, ctx: ActionContext) -> Action:
+    from lvstop.actions.drain import Drain
+    from lvstop.actions.weight import Restore, SetWeight
+
     service, rs = _targets(args)
     every = bool(args.all_services)
     if args.action_verb == "weight":
@@ -275,6 +296,7 @@ def _build_vrrp(args: argparse.Namespace, ctx: ActionContext) -> Action:
     """Failover/failback need keepalived's config and one snapshot with the wire view."""
     from lvstop.actions.failover import Failback, Failover, StopKeepalived, VrrpEnv
     from lvstop.director import LiveDirector
+    from lvstop.model.keepalived import KeepalivedState
     from lvstop.sources.keepalived import lint
     from lvstop.sources.keepalived.config import load
 
@@ -293,7 +315,7 @@ def _build_vrrp(args: argparse.Namespace, ctx: ActionContext) -> Action:
         if not state.config_file:
             raise BadTarget("no keepalived configuration found on this node")
         env = VrrpEnv(config=load(state.config_file, config_id=lint.default_config_id()),
-                      state=state)  # fmt: skip
+                      state=state, wire_at=snap.monotonic)  # fmt: skip
     if args.action_verb == "failback":
         return Failback(ctx, env, args.instance)
     if args.stop_keepalived:
@@ -307,6 +329,8 @@ def _has_ipvs() -> bool:
 
 def _wait_drain(action: Drain, ctx: ActionContext, timeout: float) -> int:
     """Print progress every second until active connections reach 0 or `timeout`."""
+    from lvstop.actions.drain import DrainWatch
+
     watch = DrainWatch([s.target for s in action.plan()])
     deadline = time.monotonic() + timeout
     while True:

@@ -135,7 +135,7 @@ class LiveDirector:
         now on, waking the poller when its state changed ("keepalived") or a notify
         FIFO line arrived ("notify"). Returns the function that stops all of it
         (snapshots then read keepalived in the same pass again)."""
-        from lvstop.sources.rtnl_events import OVERFLOW, RTM_DELADDR, RTM_NEWADDR, RtnlEventThread
+        from lvstop.sources.rtnl_events import RtnlEventThread
 
         refresher = None
         if self._keepalived is not None:
@@ -149,7 +149,7 @@ class LiveDirector:
             )
 
         def on_event(event: RtnlEvent) -> None:
-            if event.event in (RTM_NEWADDR, RTM_DELADDR, OVERFLOW):
+            if moves_addresses(event):
                 if refresher is not None:
                     refresher.urgent()  # a VIP moved: keepalived's roles did too
                 wake("address-event")
@@ -272,6 +272,11 @@ class LiveDirector:
         if reading is None:
             return KeepalivedState(errors=problems) if problems else None
         return self._keepalived.join_reading(reading, services, addresses, extra_errors=problems)
+
+
+def moves_addresses(event: RtnlEvent) -> bool:
+    """An address came or went (or events were lost): a VIP may have moved."""
+    return event.event in ("RTM_NEWADDR", "RTM_DELADDR", "OVERFLOW")
 
 
 FIRST_READ_WAIT = 0.5

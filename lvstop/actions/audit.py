@@ -43,6 +43,22 @@ class AuditRecord:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), default=str)
 
+    @property
+    def severity(self) -> str:
+        """For the Events view: "critical" failed, "warning" refused, else "info"."""
+        return {"failed": "critical", "refused": "warning"}.get(self.result, "info")
+
+    def summary(self) -> str:
+        """One human sentence for the Events view (EventKind.ACTION)."""
+        who = self.user + (f" (sudo from {self.sudo_user})" if self.sudo_user else "")
+        where = f" from {self.ssh_client}" if self.ssh_client else ""
+        text = f"{self.action} {self.target}: {self.result} by {who}{where}"
+        if self.before and self.after:
+            text += "; " + ", ".join(
+                f"{k}: {self.before.get(k)} -> {v}" for k, v in self.after.items()
+            )
+        return text + (f" ({self.error})" if self.error else "")
+
 
 def _user(uid: int) -> str:
     try:

@@ -33,6 +33,7 @@ class Drain(WeightChange):
     """Set weight 0 on the real server (in one service, or all of them)."""
 
     name = "drain"
+    title = "Drain"
 
     def new_weight(self, target: Target, current: RealServer) -> int:
         return 0

@@ -66,10 +66,12 @@ def _local_addresses() -> Mapping[str, str]:
 @dataclass(slots=True)
 class VrrpEnv:
     """What failover needs from this node: keepalived's config and state (from one
-    snapshot, wire view included) and live address and wire readers (for verify)."""
+    snapshot, wire view included; `wire_at` is that snapshot's monotonic time, None:
+    now) and live address and wire readers (for verify)."""
 
     config: KaConfig
     state: KeepalivedState
+    wire_at: float | None = None
     addresses: Addresses = _local_addresses
     watch: Callable[[Sequence[str]], WireWatch] = WireWatch
     clock: Callable[[], float] = time.monotonic
@@ -252,7 +254,9 @@ class Failover(_VrrpAction):
         h = self.handle()
         here = self.env.addresses()
         ifaces = {m.interface for m in h.members if m.interface}
-        now = self.env.clock()
+        # Judged at the snapshot that heard the wire, not now: reading keepalived and
+        # its configuration since then can take a while on a slow machine.
+        now = self.env.wire_at if self.env.wire_at is not None else self.env.clock()
         fresh = 3 * max(m.advert_int for m in h.members) + 1.0
         for s in sorted(self.env.state.wire, key=lambda s: -s.last_seen):
             if s.source in here or s.priority == 0 or now - s.last_seen > fresh:
@@ -261,7 +265,8 @@ class Failover(_VrrpAction):
                 continue
             return (
                 f"peer {s.source} is advertising VRID {s.vrid} (priority {s.priority}, "
-                f"{now - s.last_seen:.1f} s ago): its keepalived is alive"
+                f"{max(0.0, now - s.last_seen):.1f} s before lvstop looked): its keepalived "
+                "is alive"
             )
         return None
 
@@ -439,7 +444,9 @@ class Failback(_VrrpAction):
         if any(m.nopreempt for m in h.members):
             return Verified((f"{h.path} cleared; nopreempt: this node stays BACKUP",))
         preempt = max(m.preempt_delay for m in h.members)
-        deadline = self._started + self._deadline(h) + preempt + 2.0
+        # keepalived's own timers: the master-down interval (3 x advert + skew) plus
+        # preempt_delay; the margin covers a loaded machine.
+        deadline = self._started + self._deadline(h) + preempt + 5.0
         while True:
             missing = [v for v in self._vips(h) if v not in self.env.addresses()]
             if not missing:

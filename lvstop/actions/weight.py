@@ -54,6 +54,7 @@ class WeightChange(Action):
     """Shared plan/apply/verify for every action that sets destination weights."""
 
     remember_before = True  # keep the old weight for `restore`
+    title = "Change the weight of"
 
     def __init__(
         self,
@@ -115,9 +116,8 @@ class WeightChange(Action):
         )
         effects = [*self._keepalived_effects(steps), *self.extra_effects(steps)]
         warnings = self._warnings(steps)
-        verb = self.name.capitalize()
         return Description(
-            f"{verb} {real_server_label(self.rs)} in {len(steps)} service(s)",
+            f"{self.title} {real_server_label(self.rs)} in {len(steps)} service(s)",
             changes,
             tuple(effects),
             tuple(warnings),
@@ -243,6 +243,7 @@ class SetWeight(WeightChange):
     """Set an absolute weight, or change it by `delta` (the UI's +/- step, clamped)."""
 
     name = "weight"
+    title = "Set the weight of"
 
     def __init__(
         self,
@@ -272,6 +273,7 @@ class Restore(WeightChange):
     """Set the weight lvstop remembered before its first change, then forget it."""
 
     name = "restore"
+    title = "Restore the weight of"
     remember_before = False
 
     def new_weight(self, target: Target, current: RealServer) -> int:

@@ -156,29 +156,50 @@ def _processes(pk: KeepalivedState, ck: KeepalivedState, out: _Events) -> None:
         out.add(EventKind.KEEPALIVED, sev, "keepalived", msg)
 
 
-def _configured(state: KeepalivedState) -> tuple[object, ...]:
-    """What only a configuration (re)load changes: the file, the instances and their
-    VIPs and base priorities, the configured weights."""
-    return (
-        state.config_file,
-        tuple(sorted((i.name, i.vrid, i.vips, i.base_priority) for i in state.instances)),
-        {k: s.configured_weight for k, s in _statuses(state).items()},
-    )
+def _loaded(state: KeepalivedState) -> tuple[object, ...]:
+    """What keepalived reports that only a (re)load changes: its instances, their
+    VRIDs, VIPs and base priorities."""
+    return tuple(sorted((i.name, i.vrid, i.vips, i.base_priority) for i in state.instances))
+
+
+def _configured_weights(state: KeepalivedState) -> dict[RsId, int | None]:
+    return {k: s.configured_weight for k, s in _statuses(state).items()}
 
 
 def _reload(pk: KeepalivedState, ck: KeepalivedState, out: _Events) -> None:
-    """A reload is not announced anywhere lvstop reads; it shows as the configured
-    side changing while the same daemon keeps running."""
+    """A reload is not announced anywhere lvstop reads; it shows as what keepalived
+    loaded changing while the same daemon keeps running. The configuration *file*
+    can change without a reload: that is said as such."""
     if not (pk.running and ck.running) or _pids(pk).get("parent") != _pids(ck).get("parent"):
         return
-    if not pk.instances or not ck.instances:
-        return  # a failed dump is not a reload
-    if _configured(pk) != _configured(ck):
+    if pk.config_file != ck.config_file:
         out.add(
             EventKind.KEEPALIVED,
             INFO,
             "keepalived",
-            f"keepalived's configuration changed (reload of {ck.config_file or 'its config'})",
+            f"keepalived's configuration is now {ck.config_file} (was {pk.config_file})",
+        )
+    if pk.instances and ck.instances and _loaded(pk) != _loaded(ck):
+        out.add(
+            EventKind.KEEPALIVED,
+            INFO,
+            "keepalived",
+            "keepalived reloaded its configuration (VRRP instances, VIPs or priorities changed)",
+        )
+    before, after = _configured_weights(pk), _configured_weights(ck)
+    changed = sorted(
+        (k for k in before.keys() & after.keys() if before[k] != after[k]), key=_rs_order
+    )
+    if changed:
+        (key, rs) = changed[0]
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        out.add(
+            EventKind.KEEPALIVED,
+            INFO,
+            "keepalived",
+            f"configured weight of {real_server_label(rs)} in {_svc(key)}{more} changed in "
+            f"{ck.config_file or 'the configuration'} ({before[(key, rs)]} -> "
+            f"{after[(key, rs)]}); keepalived applies it when it reloads",
         )
 
 

@@ -11,6 +11,8 @@ import enum
 import socket
 from dataclasses import dataclass, field
 
+from lvstop.model.fastinit import positional_constructor
+
 
 class Family(enum.IntEnum):
     """Address family, numbered as in the kernel (AF_INET, AF_INET6)."""
@@ -256,7 +258,7 @@ class Service:
 
     def with_vip(self, present: bool | None, interface: str | None) -> Service:
         """This service with its VIP presence set (a hot path: no dataclasses.replace)."""
-        return Service(
+        return _new_service(
             self.key, self.scheduler, self.flags, self.timeout, self.netmask, self.pe_name,
             self.stats, self.rates, self.real_servers, present, interface,
         )  # fmt: skip
@@ -266,6 +268,9 @@ class Service:
             if rs.key == key:
                 return rs
         return None
+
+
+_new_service = positional_constructor(Service)
 
 
 @dataclass(frozen=True, slots=True)

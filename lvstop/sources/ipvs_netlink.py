@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lvstop.errors import NotADirector, SourceError
+from lvstop.model.fastinit import positional_constructor
 from lvstop.model.ipvs import (
     ZERO_COUNTERS,
     ZERO_RATES,
@@ -351,12 +352,18 @@ _ZERO5 = (0, 0, 0, 0, 0)
 _FAMILIES = {int(f): f for f in Family}
 
 
+_new_counters = positional_constructor(Counters)
+_new_rates = positional_constructor(Rates)
+_new_real_server = positional_constructor(RealServer)
+_new_service = positional_constructor(Service)
+
+
 def _counters(v: tuple[Any, ...]) -> Counters:
-    return ZERO_COUNTERS if v == _ZERO5 else Counters(*v)
+    return ZERO_COUNTERS if v == _ZERO5 else _new_counters(*v)
 
 
 def _rates(v: tuple[Any, ...]) -> Rates:
-    return ZERO_RATES if v == _ZERO5 else Rates(*v)
+    return ZERO_RATES if v == _ZERO5 else _new_rates(*v)
 
 
 def _netmask_prefix(raw: object, family: int) -> int:
@@ -492,7 +499,7 @@ def _service_from(v: tuple[Any, ...], dests: tuple[RealServer, ...]) -> Service:
         key = ServiceKey(_FAMILIES[family], None, None, 0, v[4])
     else:
         key = ServiceKey(_FAMILIES[family], _PROTOCOLS[v[1]], _addr(v[2], family), _swap16(v[3]), 0)
-    return Service(
+    return _new_service(
         key,
         _cstr(v[5]),
         v[6],
@@ -502,6 +509,8 @@ def _service_from(v: tuple[Any, ...], dests: tuple[RealServer, ...]) -> Service:
         _counters(v[10:15]),
         _rates(v[15:20]),
         dests,
+        None,
+        None,
     )
 
 
@@ -511,7 +520,7 @@ _FORWARDS = tuple(Forward)
 def _dest_from(v: tuple[Any, ...], svc_family: int) -> RealServer:
     """Build a real server from values in DEST_KEYS order (the hot path: keep it lean)."""
     family = v[9] or svc_family
-    return RealServer(
+    return _new_real_server(
         _addr(v[0], family),
         ((v[1] & 0xFF) << 8) | (v[1] >> 8),
         _FORWARDS[v[2] & 0x7],

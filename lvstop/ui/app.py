@@ -18,15 +18,22 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.theme import Theme
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
+from lvstop.actions.base import ActionRefused, Confirm, Description
+from lvstop.actions.run import execute
+from lvstop.errors import LvstopError
 from lvstop.feed import Feed, Update
+from lvstop.model.events import Event, EventKind
 from lvstop.ui.header import HeaderBar
 from lvstop.ui.keys import ACTIONS, VIEW_TITLES, VIEWS, KeyAction, find_command
+from lvstop.ui.operate import VRRP_ACTIONS, WEIGHT_ACTIONS, Operator
+from lvstop.ui.rows import InstanceRow, RealServerRow
 from lvstop.ui.state import ConsoleState, Thresholds
 from lvstop.ui.table import LiveTable
 from lvstop.ui.themes import DEFAULT_THEME, FALLBACK_THEME
@@ -58,8 +65,8 @@ class HelpScreen(ModalScreen[None]):
     ]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: auto; max-width: 90%; height: auto; max-height: 90%;
-                            border: round $primary; background: $surface; padding: 0 1; }
+    HelpScreen > VerticalScroll { width: auto; max-width: 90%; height: auto; max-height: 90%;
+                                  border: round $primary; background: $surface; padding: 0 1; }
     HelpScreen Static { width: auto; }
     """
 
@@ -68,8 +75,67 @@ class HelpScreen(ModalScreen[None]):
         self.text = text
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        # Scrolls (↑↓, PgUp/PgDn) when the terminal is shorter than the list.
+        with VerticalScroll(can_focus=True):
             yield Static(self.text, id="help-text")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """What an action will do (lvstop.actions Description); y/Enter runs it, n/Esc not.
+
+    A TYPED confirmation (lvstop cannot vouch for the outcome) needs the word typed.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical { width: auto; max-width: 90%; height: auto;
+                               border: thick $warning; background: $surface; padding: 0 1; }
+    ConfirmScreen Static { width: auto; }
+    ConfirmScreen Input { width: 40; }
+    """
+
+    def __init__(self, description: Description) -> None:
+        super().__init__()
+        self.description = description
+        self.typed = description.confirm is Confirm.TYPED and bool(description.typed_word)
+
+    def compose(self) -> ComposeResult:
+        d = self.description
+        lines = [f"[b]{escape(d.title)}[/]", ""]
+        lines += [f"  {escape(c.target)}: {escape(c.before)} → [b]{escape(c.after)}[/]"
+                  for c in d.changes]  # fmt: skip
+        lines += [f"  [$warning]! {escape(w)}[/]" for w in d.warnings]
+        lines += [f"  - {escape(e)}" for e in d.side_effects]
+        lines.append("")
+        if self.typed:
+            lines.append(f"Type [b]{escape(d.typed_word or '')}[/] and Enter to go ahead, Esc not")
+        else:
+            lines.append("[b]y[/] / Enter: do it    [b]n[/] / Esc: cancel")
+        with Vertical():
+            yield Static("\n".join(lines), id="confirm-text")
+            if self.typed:
+                yield Input(id="confirm-word")
+
+    def on_key(self, event: Any) -> None:
+        if event.key == "enter" and not self.typed:
+            event.stop()
+            self.dismiss(True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() == (self.description.typed_word or ""))
+
+    def action_answer(self, yes: bool) -> None:
+        if self.typed and yes:
+            return  # "y" is not the word
+        self.dismiss(yes)
 
 
 class ActionCommands(Provider):
@@ -129,9 +195,13 @@ class LvstopApp(App[None]):
         thresholds: Thresholds | None = None,
         warnings: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         live: bool = True,
+        operator: Operator | None = None,
     ) -> None:
         super().__init__()
+        self._wall_clock = wall_clock
+        self.operator = operator
         self.feed = feed
         self.live = live
         self.read_only_reason = read_only_reason
@@ -261,13 +331,20 @@ class LvstopApp(App[None]):
 
     # -- actions -----------------------------------------------------------------
 
+    def allowed(self, a: KeyAction) -> bool:
+        """Offered here and now: in scope, and a write action only with an Operator
+        (which exists only when the console is not read-only)."""
+        if a.writes and (self.operator is None or self.read_only):
+            return False
+        return a.allowed(self.view, self.read_only)
+
     def allowed_actions(self) -> list[KeyAction]:
-        return [a for a in self.actions if a.allowed(self.view, self.read_only)]
+        return [a for a in self.actions if self.allowed(a)]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "run" and parameters:
             a = self.by_name.get(str(parameters[0]))
-            return a is not None and a.allowed(self.view, self.read_only)
+            return a is not None and self.allowed(a)
         return True
 
     def action_run(self, name: str) -> None:
@@ -276,10 +353,12 @@ class LvstopApp(App[None]):
     def run_named(self, name: str, argument: str = "") -> None:
         """Run an action by name (keys, `:` commands and the palette all come here)."""
         a = self.by_name.get(name)
-        if a is None or not a.allowed(self.view, self.read_only):
+        if a is None or not self.allowed(a):
             self.notify(f"{name}: not available here", severity="warning")
             return
-        if name.startswith("view."):
+        if name in WEIGHT_ACTIONS or name in VRRP_ACTIONS:
+            self._start_action(name)
+        elif name.startswith("view."):
             self.switch_view(name.removeprefix("view."))
         elif name == "open":
             self._open()
@@ -317,6 +396,90 @@ class LvstopApp(App[None]):
             self.action_command_palette()
         elif name == "quit":
             self.exit()
+
+    def _start_action(self, name: str) -> None:
+        row = self.current_table().current
+        snap = self.state.snapshot
+        keepalived = snap.keepalived if snap is not None else None
+        if name in VRRP_ACTIONS:
+            table = self.query_one("#vrrp-instances", LiveTable)
+            inst = table.current
+            if not isinstance(inst, InstanceRow):
+                self.notify("no VRRP instance to act on", severity="warning")
+                return
+            self._operate(name, inst.key, keepalived)
+            return
+        if not isinstance(row, RealServerRow) or not row.in_ipvs:
+            self.notify("put the cursor on a real server that is in IPVS", severity="warning")
+            return
+        self._operate(name, row.rid, keepalived)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _operate(self, name: str, target: Any, keepalived: Any) -> None:
+        """Preflight, confirm (a modal), apply, verify and audit, off the UI thread.
+        `target` is a real server's (service, server) key or a VRRP instance name."""
+        operator = self.operator
+        if operator is None:
+            return
+        ctx = None
+        subject = target if isinstance(target, str) else f"{target[1].address}:{target[1].port}"
+        try:
+            if name in VRRP_ACTIONS:
+                action, ctx = operator.build_vrrp(name, target, keepalived)
+            else:
+                action, ctx = operator.build(name, target[0], target[1], keepalived)
+            subject = action.target
+            outcome = execute(action, ctx.audit, self._confirm_from_thread, warn=self._warn)
+        except ActionRefused as exc:
+            self._action_event(name, subject, "warning", f"refused: {exc}")
+        except (LvstopError, OSError) as exc:
+            self._action_event(name, subject, "critical", f"failed: {exc}")
+        except Exception as exc:  # an action bug must not kill the console
+            self._action_event(name, subject, "critical", f"internal error: {exc!r}")
+        else:
+            facts = "; ".join(outcome.verified.facts)
+            self._action_event(
+                name, subject, "info", outcome.result + (f": {facts}" if facts else "")
+            )
+        finally:
+            if ctx is not None and ctx.table is not None:
+                ctx.table.close()
+            self.feed.request_poll()
+
+    def _action_event(self, name: str, subject: str, severity: str, message: str) -> None:
+        """Tell the operator (a toast) and keep it in the Events timeline (kind ACTION);
+        the audit file has the full record. Called on the worker thread."""
+        event = Event(self._wall_clock(), EventKind.ACTION, severity, subject, f"{name} {message}")
+
+        def show() -> None:
+            self.state.add_events((event,))
+            level = {"critical": "error", "warning": "warning"}.get(severity, "information")
+            self.notify(message, title=f"{name} {subject}", severity=level, timeout=15)  # type: ignore[arg-type]
+            if self.view == "events":
+                self.current_view().refresh_from(self.state)
+
+        self.call_from_thread(show)
+
+    def _warn(self, message: str) -> None:
+        self.call_from_thread(self.notify, message, severity="warning", timeout=15)
+
+    def _confirm_from_thread(self, description: Description) -> bool:
+        """The actions layer's confirm callback: show the modal, wait for the answer."""
+        answer: list[bool] = []
+        done = threading.Event()
+
+        def ask() -> None:
+            def answered(ok: bool | None) -> None:
+                answer.append(bool(ok))
+                done.set()
+
+            self.push_screen(ConfirmScreen(description), answered)
+
+        self.call_from_thread(ask)
+        while not done.wait(0.1):
+            if self._stop.is_set():
+                return False
+        return answer[0]
 
     def switch_view(self, view: str, *, scope: Any = None) -> None:
         if view not in VIEWS:
@@ -448,6 +611,7 @@ class LvstopApp(App[None]):
         if self.read_only:
             lines += ["", f"[$warning]READ-ONLY[/]: {self.read_only_reason}"]
             if hidden:
-                lines.append("hidden: " + ", ".join(a.description for a in hidden))
+                lines.append("hidden while read-only:")
+                lines += [f"  [$text-muted]{a.key_display:<8} {a.description}[/]" for a in hidden]
         lines += ["", "[$text-muted]:theme NAME switches colours · Esc or ? closes[/]"]
         return "\n".join(lines)

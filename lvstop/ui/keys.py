@@ -21,6 +21,8 @@ VIEW_TITLES = {
     "events": "Events",
 }
 TABLE_VIEWS = frozenset(VIEWS)
+SERVERS = frozenset({"servers"})
+VRRP = frozenset({"vrrp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,8 @@ def _pretty(key: str) -> str:
         "less_than_sign": "<",
         "ctrl+p": "^p",
         "ctrl+r": "^r",
+        "plus": "+",
+        "minus": "-",
         "space": "Space",
     }
     return names.get(key, key)
@@ -76,6 +80,12 @@ ACTIONS: tuple[KeyAction, ...] = (
         views=frozenset({"services"}),
     ),
     KeyAction("back", "escape", "Back / clear filter", ("back",), footer=False),
+    KeyAction("weight.up", "plus", "Weight +step", ("weight+",), SERVERS, writes=True),
+    KeyAction("weight.down", "minus", "Weight -step", ("weight-",), SERVERS, writes=True),
+    KeyAction("drain", "d", "Drain (weight 0)", ("drain",), SERVERS, writes=True),
+    KeyAction("restore", "R", "Restore weight", ("restore",), SERVERS, writes=True),
+    KeyAction("failover", "F", "Fail over instance", ("failover",), VRRP, writes=True),
+    KeyAction("failback", "B", "Fail back instance", ("failback",), VRRP, writes=True),
     KeyAction("filter", "slash", "Filter", ("filter",), views=TABLE_VIEWS),
     KeyAction(
         "sort.next", "greater_than_sign", "Sort next column", ("sort",), TABLE_VIEWS, footer=False
@@ -89,7 +99,7 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("palette", "ctrl+p", "Palette", ("palette",), footer=False),
     KeyAction("quit", "q", "Quit", ("quit", "q")),
 )
-"""Every action, in help order. Write actions (lvstop/actions) join with writes=True."""
+"""Every action, in help order. `writes` ones act through lvstop/actions (ui/operate.py)."""
 
 BY_NAME = {a.name: a for a in ACTIONS}
 

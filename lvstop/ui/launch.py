@@ -12,11 +12,14 @@ from collections.abc import Callable
 
 from textual.logging import TextualHandler
 
+from lvstop.actions.guard import ReadOnlyGuard
+from lvstop.actions.ipvs_write import IpvsTable
 from lvstop.config import Config
 from lvstop.director import Director
 from lvstop.feed import Feed
 from lvstop.ui.app import LvstopApp
 from lvstop.ui.keys import keymap
+from lvstop.ui.operate import Operator, netlink_table
 from lvstop.ui.state import Thresholds
 from lvstop.ui.themes import load_themes
 
@@ -59,15 +62,23 @@ def build_app(
     live: bool = True,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
+    table: Callable[[], IpvsTable] = netlink_table,
+    use_syslog: bool = True,
 ) -> LvstopApp:
-    """`live` False: no poll thread, no timers (tests call `app.poll_now()`)."""
+    """`live` False: no poll thread, no timers (tests call `app.poll_now()`).
+    `table` opens the IPVS table write actions change (tests give a fake)."""
     loaded = load_themes()
+    reason = read_only_reason(director, read_only, cfg)
+    operator = None
+    if not reason:
+        guard = ReadOnlyGuard(flag=read_only, config=cfg.read_only)
+        operator = Operator(cfg.actions, guard, table, use_syslog)
     actions, key_warnings = keymap(cfg.keys)
     every = interval if interval is not None else cfg.interval
     return LvstopApp(
         Feed(director, interval=every, wall_clock=wall_clock),
         interval=every,
-        read_only_reason=read_only_reason(director, read_only, cfg),
+        read_only_reason=reason,
         theme=theme or cfg.theme,
         themes=loaded.themes,
         actions=actions,
@@ -75,6 +86,8 @@ def build_app(
         warnings=(*cfg.warnings, *loaded.warnings, *key_warnings),
         live=live,
         clock=clock,
+        wall_clock=wall_clock,
+        operator=operator,
     )
 
 

@@ -69,11 +69,14 @@ class ConsoleState:
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self.events_seen = 0
 
+    def add_events(self, events: tuple[Event, ...]) -> None:
+        self.events.extend(events)
+        self.events_seen += len(events)
+
     def apply(self, update: Update) -> None:
         """Take one update: a failed poll keeps the last good data and records the error."""
         self.updates += 1
-        self.events.extend(update.events)
-        self.events_seen += len(update.events)
+        self.add_events(update.events)
         self.error = update.error
         snap = update.snapshot
         if snap is None or (update.error is not None and snap is self.snapshot):

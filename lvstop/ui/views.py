@@ -405,6 +405,15 @@ def _instance_columns() -> list[Column[R.InstanceRow]]:
             marker=True,
         ),
         Column("masters", "Became M", 8, lambda r: r.instance.counters.became_master, priority=4),
+        Column(
+            "vip_list",
+            "VIPs (✓ here)",
+            16,
+            lambda r: _vip_list(r),
+            align="left",
+            priority=3,
+            flex=True,
+        ),
     ]
 
 
@@ -415,6 +424,11 @@ def _master(r: R.InstanceRow) -> str:
     if i.master_router is None:
         return "-"
     return f"{i.master_router} ({i.master_priority})" if i.master_priority else i.master_router
+
+
+def _vip_list(r: R.InstanceRow) -> str:
+    here = set(r.instance.vips_present)
+    return " ".join(f"{v}{'✓' if v in here else '✗'}" for v in r.instance.vips)
 
 
 def _vips_tone(r: R.InstanceRow) -> str | None:

@@ -56,6 +56,7 @@ def make_console() -> ConsoleFactory:
         *,
         read_only: bool = False,
         theme: str | None = None,
+        **app_options: Any,
     ) -> Console:
         clock = Clock()
         # `director`: a director, or a function of the console's clock returning one.
@@ -73,6 +74,8 @@ def make_console() -> ConsoleFactory:
             live=False,
             clock=clock,
             wall_clock=lambda: DEMO_START + clock.now,
+            use_syslog=False,
+            **app_options,
         )
         return Console(app, clock, d)
 

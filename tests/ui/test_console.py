@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -263,14 +262,14 @@ async def test_palette_switches_views_and_themes(make_console: ConsoleFactory) -
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"VRRP")
-        await pilot.pause(0.3)
+        await pilot.pause(1.0)
         await pilot.press("enter")
         await pilot.pause()
         assert c.app.view == "vrrp"
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"theme: lvstop-light")
-        await pilot.pause(0.3)
+        await pilot.pause(1.0)
         await pilot.press("enter")
         await pilot.pause()
         assert c.app.theme == "lvstop-light"
@@ -386,23 +385,21 @@ async def test_events_timeline_newest_first(make_console: ConsoleFactory) -> Non
 
 
 class SlowDirector(WritableDirector):
-    """Every read takes `delay` seconds; records how many ran at once."""
+    """Every read blocks until the test releases it; records how many ran at once."""
 
-    def __init__(self, inner: SimulatedDirector, delay: float) -> None:
+    def __init__(self, inner: SimulatedDirector) -> None:
         super().__init__(inner)
-        self.delay = delay
+        self.release = threading.Event()
         self.running = 0
         self.most = 0
-        self.calls = 0
         self.lock = threading.Lock()
 
     def snapshot(self, *, connections: bool = False) -> Snapshot:
         with self.lock:
             self.running += 1
-            self.calls += 1
             self.most = max(self.most, self.running)
         try:
-            time.sleep(self.delay)
+            self.release.wait(30)
             return self.inner.snapshot(connections=connections)
         finally:
             with self.lock:
@@ -410,26 +407,27 @@ class SlowDirector(WritableDirector):
 
 
 async def test_a_slow_source_never_blocks_the_keys(make_console: ConsoleFactory) -> None:
-    """The real poll thread (live mode) against a director that takes 2 s per read:
-    keys are handled while a read is in progress, and reads never overlap."""
+    """The real poll thread (live mode) against a director whose read hangs until
+    released: keys are handled meanwhile, and reads never overlap."""
     from lvstop.ui.launch import build_app
 
-    director = SlowDirector(SimulatedDirector(), delay=2.0)
+    director = SlowDirector(SimulatedDirector())
     app = build_app(director, Config(), interval=0.2, live=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(50):  # until the poll thread is inside its first read
+        for _ in range(200):  # until the poll thread is inside its first read
             if director.running:
                 break
-            await pilot.pause(0.02)
+            await pilot.pause(0.05)
+        assert director.running == 1
         await pilot.press("3", "slash", "x")
         assert app.view == "vrrp" and app.current_table().filter_text == "x"
         assert director.running == 1 and app.state.snapshot is None  # the read goes on
-        await pilot.press("escape")
-        await pilot.press("ctrl+r", "ctrl+r", "ctrl+r")
-        for _ in range(60):
+        await pilot.press("escape", "ctrl+r", "ctrl+r", "ctrl+r")
+        director.release.set()
+        for _ in range(200):
             if app.state.snapshot is not None:
                 break
-            await pilot.pause(0.1)
+            await pilot.pause(0.05)
         assert app.state.snapshot is not None
         assert director.most == 1  # one poll at a time, whatever was asked
     assert app._stop.is_set()
@@ -492,3 +490,147 @@ async def test_split_brain_alarm_and_drain_eta(make_console: ConsoleFactory) -> 
         assert {table.column("drain").cell(r) for r in drained} == {"ETA 6.0s"}
         assert {table.column("weight").cell(r) for r in drained} == {"0"}
         assert all(r.weights_differ for r in drained)  # kernel 0, keepalived 1
+
+
+class FakeTable:
+    """The IPVS table write actions see: the simulation's services, weights settable."""
+
+    def __init__(self, services: Any) -> None:
+        self.svcs = list(services)
+        self.writes: list[tuple[str, int, int]] = []
+
+    def services(self) -> Any:
+        return tuple(self.svcs)
+
+    def set_weight(self, service: Any, rs: Any, weight: int) -> None:
+        self.writes.append((rs.address, rs.port, weight))
+        self.svcs = [
+            replace(
+                s,
+                real_servers=tuple(
+                    replace(r, weight=weight) if r.key == rs.key else r for r in s.real_servers
+                ),
+            )
+            if s.key == service
+            else s
+            for s in self.svcs
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+async def test_drain_asks_applies_verifies_and_audits(
+    make_console: ConsoleFactory, tmp_path: Path
+) -> None:
+    from lvstop.config import ActionsConfig
+    from lvstop.ui.app import ConfirmScreen
+
+    table = FakeTable(SimulatedDirector().snapshot_at(1).services)
+    cfg = Config(
+        actions=ActionsConfig(audit_log=tmp_path / "audit.jsonl", state_file=tmp_path / "w.json")
+    )
+    c = make_console(
+        cfg,
+        director=lambda clock: WritableDirector(SimulatedDirector(clock=clock)),
+        table=lambda: table,
+    )
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        await pilot.press("question_mark")
+        assert "Drain (weight 0)" not in c.app.screen.text  # write keys only where they act
+        await pilot.press("escape", "down", "enter")  # the real servers of TCP 198.18.23.73:8765
+        await pilot.pause()
+        await pilot.press("question_mark")
+        assert "Drain (weight 0)" in c.app.screen.text and "Weight +step" in c.app.screen.text
+        await pilot.press("escape")
+        assert c.app.current_table().current.server == "198.18.23.4:8765"
+        await pilot.press("d")
+        for _ in range(200):
+            if isinstance(c.app.screen, ConfirmScreen):
+                break
+            await pilot.pause(0.05)
+        screen = c.app.screen
+        assert isinstance(screen, ConfirmScreen)
+        text = str(screen.query_one("#confirm-text").render())
+        assert "198.18.23.4:8765" in text and "weight 1 → weight 0" in text
+        assert table.writes == []  # nothing before the answer
+        await pilot.press("y")
+        await c.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert table.writes == [("198.18.23.4", 8765, 0)]
+        audit = (tmp_path / "audit.jsonl").read_text()
+        assert '"applied"' in audit and "drain" in audit
+        actions = [e for e in c.app.state.events if e.kind == "action"]
+        assert [(e.severity, e.message.split(":")[0]) for e in actions] == [
+            ("info", "drain applied")
+        ]
+        await pilot.press("minus")  # weight 0 - 1: clamped, nothing to do, or refused
+        for _ in range(200):
+            if isinstance(c.app.screen, ConfirmScreen):
+                break
+            await pilot.pause(0.05)
+        if isinstance(c.app.screen, ConfirmScreen):
+            await pilot.press("n")
+        await c.app.workers.wait_for_complete()
+        assert table.writes == [("198.18.23.4", 8765, 0)]  # declined or refused: unchanged
+
+
+async def test_read_only_console_has_no_write_keys(make_console: ConsoleFactory) -> None:
+    c = make_console(
+        director=lambda clock: WritableDirector(SimulatedDirector(clock=clock)), read_only=True
+    )
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        await pilot.press("2", "d")
+        await pilot.pause()
+        assert c.app.operator is None
+        assert not any(a.writes for a in c.app.allowed_actions())
+        await pilot.press("question_mark")
+        text = c.app.screen.text
+        assert "hidden while read-only:" in text
+        for hidden in ("Weight +step", "Weight -step", "Drain (weight 0)", "Restore weight"):
+            assert hidden in text
+
+
+class SeedConfigDirector(WritableDirector):
+    """A writable director whose keepalived runs the seed's lvs1 configuration."""
+
+    def snapshot(self, *, connections: bool = False) -> Snapshot:
+        snap = self.inner.snapshot(connections=connections)
+        assert snap.keepalived is not None
+        conf = Path(__file__).resolve().parents[1] / "data/keepalived/seed-lvs1.conf"
+        return replace(snap, keepalived=replace(snap.keepalived, config_file=str(conf)))
+
+
+async def test_failover_key_goes_through_the_actions_layer(
+    make_console: ConsoleFactory, tmp_path: Path
+) -> None:
+    from lvstop.config import ActionsConfig
+    from lvstop.ui.app import ConfirmScreen
+
+    audit = tmp_path / "audit.jsonl"
+    cfg = Config(actions=ActionsConfig(audit_log=audit, state_file=tmp_path / "w.json"))
+    c = make_console(cfg, director=lambda clock: SeedConfigDirector(SimulatedDirector(clock=clock)))
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        c.poll(5)
+        await pilot.press("3")
+        await pilot.pause()
+        assert {a.name for a in c.app.allowed_actions()} >= {"failover", "failback"}
+        await pilot.press("F")
+        for _ in range(200):
+            if isinstance(c.app.screen, ConfirmScreen) or audit.exists():
+                break
+            await pilot.pause(0.05)
+        if isinstance(c.app.screen, ConfirmScreen):
+            assert "VI_1" in str(c.app.screen.query_one("#confirm-text").render())
+            await pilot.press("escape")
+        await c.app.workers.wait_for_complete()
+        record = audit.read_text()
+        assert '"failover"' in record and "VI_1" in record
+        assert '"refused"' in record or '"declined"' in record  # nothing changed either way
+        await pilot.press("5")
+        await pilot.pause()
+        kinds = [r.kind for r in c.app.current_table().rows]
+        assert kinds[0] == "action"  # newest first

@@ -417,3 +417,23 @@ def test_config_actions_section(tmp_path: Path) -> None:
     assert len(got.warnings) == 2
     cfg.write_text("read_only: yes please\n")
     assert load_config(cfg).read_only is True  # unsure means read-only
+
+
+def test_audit_record_summary_for_the_events_view() -> None:
+    env = {"SUDO_USER": "alice", "SSH_CLIENT": "192.0.2.7 51000 22"}
+    rec = audit.record("weight", "-t 198.18.23.73:8765 198.18.23.4:8765", {"rs": "weight 1"},
+                       {"rs": "weight 5"}, "applied", env=env)  # fmt: skip
+    assert rec.severity == "info"
+    summary = rec.summary()
+    assert summary.startswith("weight -t 198.18.23.73:8765 198.18.23.4:8765: applied by ")
+    assert summary.endswith("(sudo from alice) from 192.0.2.7; rs: weight 1 -> weight 5")
+    failed = audit.record("failover", "vrrp_instance VI_1", None, None, "failed", "no new master")
+    assert failed.severity == "critical" and failed.summary().endswith("(no new master)")
+
+
+def test_every_action_class_has_a_listed_name() -> None:
+    from lvstop.actions import NAMES
+    from lvstop.actions.failover import Failback, Failover, StopKeepalived
+
+    classes = (SetWeight, Drain, Restore, Failover, Failback, StopKeepalived)
+    assert tuple(c.name for c in classes) == NAMES

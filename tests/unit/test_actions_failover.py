@@ -17,6 +17,7 @@ from lvstop.actions.context import ActionContext
 from lvstop.actions.failover import (
     Failback,
     Failover,
+    StopKeepalived,
     VrrpEnv,
     WireWatch,
     config_lines,
@@ -73,7 +74,9 @@ def env(
     def no_watch(_ifaces: Sequence[str]) -> WireWatch:
         raise AssertionError("unit tests never listen")
 
-    return VrrpEnv(loads(text), ks, lambda: addresses, no_watch, clock=lambda: 1000.0)
+    return VrrpEnv(
+        loads(text), ks, addresses=lambda: addresses, watch=no_watch, clock=lambda: 1000.0
+    )
 
 
 @pytest.fixture
@@ -183,3 +186,22 @@ def test_fault_values_as_keepalived_reads_them(tmp_path: Path) -> None:
     assert path.read_text() == "1\n" and oct(path.stat().st_mode & 0o777) == "0o644"
     write_value(str(path), None)
     assert not path.exists()
+
+
+def test_peer_evidence_is_judged_at_the_snapshot(ctx: ActionContext, tmp_path: Path) -> None:
+    e = env(conf(tmp_path), wire=[peer(seen=999.5)])
+    e.clock = lambda: 1030.0  # reading keepalived took half a minute since the snapshot
+    assert Failover(ctx, e, "VI_1").describe().confirm is Confirm.TYPED
+    e.wire_at = 1000.0
+    assert Failover(ctx, e, "VI_1").describe().confirm is Confirm.YES
+
+
+def test_stop_keepalived_always_needs_the_typed_word(ctx: ActionContext, tmp_path: Path) -> None:
+    desc = StopKeepalived(ctx, env(conf(tmp_path)), "VI_1").describe()
+    assert desc.confirm is Confirm.TYPED and desc.typed_word == "stop-keepalived"
+    text = "\n".join(desc.lines())
+    assert "drops EVERY VRRP instance here (VI_1, VI_3)" in text
+    assert "198.18.23.73, 198.18.23.75" in text and "health checkers" in text
+    ctx.guard = ReadOnlyGuard(config=True)
+    with pytest.raises(ActionRefused, match="read_only: true"):
+        StopKeepalived(ctx, env(conf(tmp_path)), "VI_1").preflight()

@@ -3,7 +3,6 @@ timing: one poll at a time, re-armed after the previous one, woken by events."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -224,7 +223,7 @@ def test_events_wake_the_loop_long_before_the_timer() -> None:
         feed.request_poll()
         ups = r.wait_for(3)
     assert ups[1].reason == "address-event" and ups[2].reason == "request"
-    assert latency < 0.5
+    assert latency < 5  # the timer alone would have taken 30 s
     assert d.unwatched.is_set()
 
 
@@ -242,9 +241,7 @@ def test_errors_back_off_in_the_loop_and_a_request_still_polls() -> None:
     with Runner(feed) as r:
         ups = r.wait_for(4, timeout=5)
         assert all(u.error == "down" for u in ups)
-        times = [t for t, _ in r.updates[:4]]
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        assert gaps[1] > gaps[0] * 1.5  # 0.1 s, then 0.2 s, ...
+        assert feed.failures >= 4 and feed.next_delay() >= 0.05 * 2**4  # backing off
         d.fail = None
         feed.request_poll()
         ups = r.wait_for(5)

@@ -53,6 +53,7 @@ def test_model_is_pure(module: str) -> None:
         "lvstop.ui.rows",
         "lvstop.ui.keys",
         "lvstop.ui.format",
+        "lvstop.ui.operate",
         "lvstop.actions.run",
         "lvstop.actions.weight",
         "lvstop.actions.drain",

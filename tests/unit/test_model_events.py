@@ -232,11 +232,22 @@ def test_keepalived_processes_started_stopped_restarted() -> None:
     )
 
 
-def test_config_reload_detected_from_configured_side() -> None:
+def test_config_reload_detected_from_what_keepalived_loaded() -> None:
     reloaded = ka(instances=(replace(inst(), base_priority=110, effective_priority=110),))
     got = events_between(snap(1, *BASE, keepalived=ka()), snap(2, *BASE, keepalived=reloaded))
-    assert (EventKind.KEEPALIVED, "keepalived") in kinds(got)
-    assert any("configuration changed" in e.message for e in got)
+    assert [e.message for e in got if e.kind is EventKind.KEEPALIVED] == [
+        "keepalived reloaded its configuration (VRRP instances, VIPs or priorities changed)"
+    ]
+    edited = ka(
+        real_servers=MappingProxyType(
+            {(VIP, RS4): replace(UP, configured_weight=5), (VIP, RS10): UP}
+        )
+    )
+    got = events_between(snap(1, *BASE, keepalived=ka()), snap(2, *BASE, keepalived=edited))
+    assert [e.message for e in got] == [
+        "configured weight of 198.18.23.4:8765 in TCP 198.18.23.73:8765 changed in "
+        "/etc/keepalived/keepalived.conf (1 -> 5); keepalived applies it when it reloads"
+    ]
 
 
 def test_wire_alarm_raised_and_cleared() -> None:

@@ -36,6 +36,18 @@ from lvstop.errors import LvstopError
 MAX_LINE = 1023  # keepalived reads lines with fgets(buf, 1024): longer ones are split
 _MAX_SUBST_ROUNDS = 32
 _MAX_INCLUDE_DEPTH = 32
+MAX_NESTING = 32
+"""Deepest block nesting read (keepalived's grammar needs 4): deeper blocks are
+reported and skipped, so nothing downstream recurses without bound."""
+MAX_EXPANSION = 1 << 18
+"""Characters $NAME substitution may produce in one configuration: self-doubling
+definitions ($A=${A}${A}) grow exponentially, and lvstop must not follow them."""
+MAX_BRACE_NAMES = 1024
+"""Names one include's {a,b} pattern may expand to (each is globbed)."""
+
+
+class TooManyNames(ValueError):
+    """A {a,b} pattern expands to more than MAX_BRACE_NAMES names."""
 
 
 class Severity(enum.StrEnum):
@@ -265,8 +277,20 @@ def command_words(text: str) -> tuple[str, ...]:
     return tuple(words)
 
 
-def expand_braces(pattern: str) -> list[str]:
-    """csh-style {a,b} expansion, nested, as glob(GLOB_BRACE) does for include."""
+def expand_braces(pattern: str, limit: int = MAX_BRACE_NAMES) -> list[str]:
+    """csh-style {a,b} expansion, nested, as glob(GLOB_BRACE) does for include.
+
+    Raises TooManyNames beyond `limit` names (ten groups of two are already 1024).
+    """
+    out: list[str] = []
+    for name in _expand_braces(pattern):
+        if len(out) >= limit:
+            raise TooManyNames(f"{pattern!r} expands to more than {limit} names")
+        out.append(name)
+    return out
+
+
+def _expand_braces(pattern: str) -> Iterator[str]:
     depth = 0
     start = -1
     for i, c in enumerate(pattern):
@@ -291,11 +315,14 @@ def expand_braces(pattern: str) -> list[str]:
                 parts.append(inner[last:])
                 if len(parts) == 1:
                     # "{x}" without a comma is literal in csh and in glibc
-                    rest = expand_braces(pattern[i + 1 :])
-                    return [pattern[: i + 1] + r for r in rest]
+                    for r in _expand_braces(pattern[i + 1 :]):
+                        yield pattern[: i + 1] + r
+                    return
                 head, tail = pattern[:start], pattern[i + 1 :]
-                return [e for p in parts for e in expand_braces(head + p + tail)]
-    return [pattern]
+                for p in parts:
+                    yield from _expand_braces(head + p + tail)
+                return
+    yield pattern
 
 
 class _Reader:
@@ -309,6 +336,8 @@ class _Reader:
         self.conditional_ids: set[str] = set()
         self._chain: list[str] = []
         self._pending_def: _Definition | None = None
+        self._expanded = 0  # characters produced by $NAME substitution so far
+        self._expansion_reported = False
 
     def add(self, file: str, line: int, sev: Severity, code: str, message: str, hint: str) -> None:
         self.findings.append(Finding(file, line, sev, code, message, hint))
@@ -401,6 +430,10 @@ class _Reader:
             replaced, more = self._substitute(text, path, lineno)
             if replaced is None:
                 break
+            self._expanded += len(replaced) + sum(len(x) for x in more)
+            if self._expanded > MAX_EXPANSION:
+                self._too_much_expansion(path, lineno)
+                return
             text = replaced
             extra = more + extra
             if not text.startswith("@") and "$" not in text:
@@ -434,6 +467,20 @@ class _Reader:
             yield from _brace_split(text, path, lineno, self)
         for more_line in extra:
             yield from self._logical(more_line, path, lineno, depth=depth + 1)
+
+    def _too_much_expansion(self, path: str, lineno: int) -> None:
+        if not self._expansion_reported:
+            self._expansion_reported = True
+            self.add(
+                path,
+                lineno,
+                Severity.ERROR,
+                "definition-explodes",
+                f"$NAME definitions expand to more than {MAX_EXPANSION} characters (a "
+                "definition that contains itself more than once?): lvstop stops "
+                "expanding them here",
+                "make the definitions expand to their final text without repeating themselves",
+            )
 
     def _conditional(self, text: str) -> str | None:
         negate = text.startswith("@^")
@@ -532,7 +579,19 @@ class _Reader:
     def _include(self, pattern: str, variant: str, path: str, lineno: int) -> Iterator[_Token]:
         base = os.path.dirname(path)
         matched: list[str] = []
-        for pat in expand_braces(pattern):
+        try:
+            names = expand_braces(pattern)
+        except TooManyNames as exc:
+            self.add(
+                path,
+                lineno,
+                Severity.ERROR,
+                "include-pattern",
+                f"include {exc}: lvstop does not read it",
+                "name the files with fewer {a,b} groups, or use a glob",
+            )
+            return
+        for pat in names:
             full = pat if os.path.isabs(pat) else os.path.join(base, pat)
             hits = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
             matched.extend(h for h in hits if os.path.exists(h))
@@ -629,7 +688,20 @@ def _build_tree(tokens: Iterator[_Token], reader: _Reader) -> tuple[Node, ...]:
     seq = 0
     for tok in tokens:
         if tok.brace == "{":
-            if last is not None and last.children is None:
+            if len(stack) >= MAX_NESTING:
+                if len(stack) == MAX_NESTING:  # once, for the outermost skipped block
+                    reader.add(
+                        tok.file,
+                        tok.line,
+                        Severity.ERROR,
+                        "nesting-too-deep",
+                        f"blocks nested more than {MAX_NESTING} deep: lvstop skips this "
+                        "block (keepalived's own blocks nest 4 deep at most)",
+                        "look for a missing '}' above this line",
+                    )
+                stack.append((level, None))
+                level = []
+            elif last is not None and last.children is None:
                 last.children = []
                 stack.append((level, last))
                 level = last.children

@@ -1,18 +1,22 @@
 """keepalived's state kept fresh on its own thread, so no poll ever waits for it.
 
 Reading keepalived means signalling it and waiting for its dump files: milliseconds
-normally, but ~2 s per dump kind (~6 s in all) when keepalived writes nothing (stopped,
+normally, but the whole dump timeout (2 s) when keepalived writes nothing (stopped,
 stuck, a dump directory it cannot write). The IPVS table, which the on-call engineer
 watches, must not freeze for that. So while a Feed watches the live director, the
 slow part (`KeepalivedReader.collect`) runs here and each poll joins the *latest*
 reading with its fresh IPVS table (`KeepalivedReader.join_reading`), with its age.
 
+A read that gets nothing from a running keepalived keeps the previous reading's
+roles and health (`KeepalivedReading.carry_over`), older and with the errors.
+
 Reads are on demand (a poll asks and the reading is older than `period`), or urgent
 (a VIP moved, a notify-FIFO line arrived: read now, past the dump rate limit down to
-`URGENT_INTERVAL`). A reading that changes what a user sees (see
-`KeepalivedReading.signature`), or an urgent one, calls `on_change` so the poller
-polls again instead of waiting for its timer. The notify FIFOs named in the
-configuration are watched too, each line an urgent read plus `on_notify`.
+`URGENT_INTERVAL`; the roles alone first, from one dump, then everything). A
+reading that changes what a user sees (see `KeepalivedReading.signature`), or an
+urgent one, calls `on_change` so the poller polls again instead of waiting for its
+timer. The notify FIFOs named in the configuration are watched too, each line an
+urgent read plus `on_notify`.
 """
 
 from __future__ import annotations
@@ -138,6 +142,8 @@ class KeepalivedRefresher:
                     return
                 urgent, self._urgent, self._demand = self._urgent, False, False
                 self._reading_since = time.monotonic()
+            if urgent:
+                self._quick()
             try:
                 reading = self.reader.collect(urgent=urgent)
                 error = None
@@ -148,6 +154,8 @@ class KeepalivedRefresher:
                 if self._stopped:
                     return
                 before = self._latest
+                if reading is not None and before is not None:
+                    reading = reading.carry_over(before)
                 if reading is not None:
                     self._latest = reading
                 self._error, self._reading_since = error, None
@@ -162,6 +170,29 @@ class KeepalivedRefresher:
                     self._on_change()
                 except Exception:
                     log.exception("keepalived refresher: on_change failed")
+
+    def _quick(self) -> None:
+        """After a VIP move: the roles alone first (one dump), shown at once; the
+        full read (health, counters) follows."""
+        try:
+            quick = self.reader.collect_roles()
+        except Exception:
+            log.debug("quick keepalived read failed", exc_info=True)
+            return
+        with self._cond:
+            before = self._latest
+            if quick is None or self._stopped or before is None:
+                return
+            quick = quick.carry_over(before)
+            if quick.signature()[2] == before.signature()[2]:
+                return  # the roles did not change: nothing to show early
+            self._latest = quick
+            self._cond.notify_all()
+        if self._on_change is not None:
+            try:
+                self._on_change()
+            except Exception:
+                log.exception("keepalived refresher: on_change failed")
 
     # -- notify FIFOs -----------------------------------------------------------
 

@@ -1,0 +1,43 @@
+"""Positional constructors for frozen, slotted dataclasses on the decode hot path.
+
+A frozen dataclass's generated `__init__` must get past its own frozen `__setattr__`,
+so it sets every field through `object.__setattr__`: an attribute lookup and a call
+per field. A cold netlink poll of 1,000 services x 10 real servers builds ~10,000
+RealServer objects (15 fields) plus their Counters and Rates, and that was most of
+the decode cost. Writing straight through the slot descriptors builds the identical
+object (same fields, equality, hash, repr) in about half the time.
+
+Only for classes whose `__init__` does nothing else (no `__post_init__`, no
+`InitVar`, no `init=False` fields); callers pass every field, in declaration order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def positional_constructor(cls: type[T]) -> Callable[..., T]:
+    """A function `make(f1, f2, ...)` equivalent to `cls(f1, f2, ...)`, but faster."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} is not a dataclass")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has __post_init__: its __init__ does more than assign")
+    slots = getattr(cls, "__slots__", None)
+    fields = dataclasses.fields(cls)
+    names = [f.name for f in fields]
+    if slots is None or tuple(slots) != tuple(names) or not all(f.init for f in fields):
+        raise TypeError(f"{cls.__name__}: needs slots=True and every field in __init__")
+    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = ["def make(" + ", ".join(names) + "):", "    o = _new(_cls)"]
+    for i, name in enumerate(names):
+        ns[f"_set{i}"] = getattr(cls, name).__set__
+        lines.append(f"    _set{i}(o, {name})")
+    lines.append("    return o")
+    exec("\n".join(lines), ns)  # the same technique dataclasses uses to build __init__
+    make: Callable[..., T] = ns["make"]
+    make.__qualname__ = f"positional_constructor({cls.__name__})"
+    return make
