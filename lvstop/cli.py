@@ -13,6 +13,7 @@ from pathlib import Path
 from lvstop import __version__
 from lvstop.director import Director
 from lvstop.errors import LvstopError
+from lvstop.model.snapshot import Snapshot
 
 
 def _positive_float(text: str) -> float:
@@ -77,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="console colours: lvstop-dark (default), lvstop-light, lvstop-ansi (16 colours)",
     )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="console: play back a recording (lvstop record) instead of reading this host",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     snap = sub.add_parser(
         "snapshot",
@@ -112,11 +120,43 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave keepalived alone: no dumps, no VRRP listener (JSON keepalived: null)",
     )
+    _add_record_parser(sub)
     _add_lint_parser(sub)
     from lvstop import cli_actions
 
     cli_actions.add_parsers(sub)
     return parser
+
+
+def _add_record_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rec = sub.add_parser(
+        "record",
+        help="write snapshots to a file, one JSON line each (play back with --replay)",
+        description="Poll the director and append one lvstop.snapshot/1 document per line "
+        "to FILE ('-': standard output), for `lvstop --replay FILE`.",
+    )
+    _add_source_args(rec, sub=True)
+    rec.add_argument("file", metavar="FILE", help="recording to write ('-': standard output)")
+    rec.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=1.0,
+        metavar="S",
+        help="seconds between snapshots (default 1)",
+    )
+    rec.add_argument(
+        "--count",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N snapshots (default: until Ctrl-C)",
+    )
+    rec.add_argument("--conns", action="store_true", help="include the connection table")
+    rec.add_argument(
+        "--no-keepalived",
+        action="store_true",
+        help="leave keepalived alone: no dumps, no VRRP listener",
+    )
 
 
 LINT_EPILOG = """\
@@ -220,18 +260,52 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    """Poll every --interval (re-armed after each poll) and append one JSON line each."""
+    from lvstop.model.diff import diff
+    from lvstop.sources.replay import write_snapshot
+
+    if args.count is not None and args.count < 1:
+        raise LvstopError(f"--count must be at least 1, not {args.count}", exit_code=2)
+    director = open_director(args.demo, args.seed, keepalived=not args.no_keepalived)
+    out = sys.stdout if args.file == "-" else open(args.file, "a", encoding="utf-8")  # noqa: SIM115
+    try:
+        prev: Snapshot | None = None
+        n = 0
+        while args.count is None or n < args.count:
+            if n:
+                time.sleep(args.interval)
+            snap = director.snapshot(connections=args.conns)
+            write_snapshot(out, snap, None if prev is None else diff(prev, snap))
+            out.flush()
+            prev, n = snap, n + 1
+    finally:
+        director.close()
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     """The live console (lvstop/ui); config problems are shown inside it, not fatal."""
     from lvstop import config
     from lvstop.ui.launch import run_console
 
     cfg = config.load(args.config)
-    director = open_director(
-        args.demo,
-        args.seed,
-        keepalived=cfg.keepalived,
-        keepalived_config=cfg.keepalived_config,
-    )
+    director: Director
+    if args.replay is not None:
+        if args.demo:
+            raise LvstopError("--replay and --demo exclude each other", exit_code=2)
+        from lvstop.sources.replay import ReplayDirector
+
+        director = ReplayDirector.open(args.replay)
+    else:
+        director = open_director(
+            args.demo,
+            args.seed,
+            keepalived=cfg.keepalived,
+            keepalived_config=cfg.keepalived_config,
+        )
     try:
         return run_console(
             director, cfg, interval=args.interval, read_only=args.read_only, theme=args.theme
@@ -271,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "snapshot":
             return cmd_snapshot(args)
+        if args.command == "record":
+            return cmd_record(args)
         if args.command == "lint":
             return cmd_lint(args)
         if getattr(args, "action_verb", None) is not None:

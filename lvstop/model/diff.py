@@ -8,7 +8,9 @@ re-created between the two samples).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -33,6 +35,9 @@ _RS_FIELDS = tuple(f.name for f in fields(RealServer) if f.name not in ("stats",
 _COUNTER_FIELDS = tuple(f.name for f in fields(Counters))
 _RATE_FIELDS = tuple(f.name for f in fields(Rates))
 
+_STATS_NAMES = tuple(f"stats.{name}" for name in _COUNTER_FIELDS)
+_RATES_NAMES = tuple(f"rates.{name}" for name in _RATE_FIELDS)
+
 RsId = tuple[ServiceKey, RealServerKey]
 
 
@@ -45,18 +50,41 @@ def _changes(old: object, new: object, names: tuple[str, ...]) -> dict[str, Chan
     return out
 
 
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """All `names` of an object as one tuple, read at C speed (hot path: 10,000 real
+    servers per poll, most of whose fields other than the counters never change)."""
+    get = attrgetter(*names)
+    return get if len(names) > 1 else lambda obj: (get(obj),)
+
+
+_GET_SERVICE = _getter(_SERVICE_FIELDS)
+_GET_RS = _getter(_RS_FIELDS)
+_GET_COUNTERS = _getter(_COUNTER_FIELDS)
+_GET_RATES = _getter(_RATE_FIELDS)
+
+
 def _entry_changes(
-    old: Service | RealServer, new: Service | RealServer, names: tuple[str, ...]
+    old: Service | RealServer,
+    new: Service | RealServer,
+    names: tuple[str, ...],
+    get: Callable[[Any], tuple[Any, ...]],
 ) -> dict[str, Change]:
-    out = _changes(old, new, names)
-    for prefix, group, group_names in (
-        ("stats", (old.stats, new.stats), _COUNTER_FIELDS),
-        ("rates", (old.rates, new.rates), _RATE_FIELDS),
-    ):
-        if group[0] != group[1]:
-            for name, change in _changes(group[0], group[1], group_names).items():
-                out[f"{prefix}.{name}"] = change
+    out: dict[str, Change] = {}
+    _into(out, get(old), get(new), names)
+    if old.stats is not new.stats:
+        _into(out, _GET_COUNTERS(old.stats), _GET_COUNTERS(new.stats), _STATS_NAMES)
+    if old.rates is not new.rates:
+        _into(out, _GET_RATES(old.rates), _GET_RATES(new.rates), _RATES_NAMES)
     return out
+
+
+def _into(
+    out: dict[str, Change], old: tuple[Any, ...], new: tuple[Any, ...], names: tuple[str, ...]
+) -> None:
+    if old != new:
+        for i, name in enumerate(names):
+            if old[i] != new[i]:
+                out[name] = (old[i], new[i])
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,21 +162,24 @@ def diff(prev: Snapshot | None, cur: Snapshot) -> SnapshotDiff:
                 rs_added.append((svc.key, rs.key))
                 rs_rates[(svc.key, rs.key)] = ZERO_RATES
             continue
-        if old != svc:
-            delta = _entry_changes(old, svc, _SERVICE_FIELDS)
+        if old is not svc:
+            # Not `old != svc`: that compares every real server, which the loop below
+            # does anyway (and a busy director's counters always differ).
+            delta = _entry_changes(old, svc, _SERVICE_FIELDS, _GET_SERVICE)
             if delta:
                 changed[svc.key] = delta
         svc_rates[svc.key] = Rates.between(old.stats, svc.stats, dt)
         old_rs = {rs.key: rs for rs in old.real_servers}
         for rs in svc.real_servers:
-            rid = (svc.key, rs.key)
-            before = old_rs.pop(rs.key, None)
+            rs_key = rs.key
+            rid = (svc.key, rs_key)
+            before = old_rs.pop(rs_key, None)
             if before is None:
                 rs_added.append(rid)
                 rs_rates[rid] = ZERO_RATES
                 continue
-            if before is not rs and before != rs:
-                delta = _entry_changes(before, rs, _RS_FIELDS)
+            if before is not rs:
+                delta = _entry_changes(before, rs, _RS_FIELDS, _GET_RS)
                 if delta:
                     rs_changed[rid] = delta
             rs_rates[rid] = Rates.between(before.stats, rs.stats, dt)

@@ -160,6 +160,17 @@ class ServiceKey:
     address: str | None
     port: int
     fwmark: int = 0
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Keys are hashed for every real server of every poll (diff, events, the
+        # console's lookups); the generated hash would re-hash five fields, two of
+        # them enums (hashed in Python), each time.
+        fields = (int(self.family), self.protocol, self.address, self.port, self.fwmark)
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @staticmethod
     def inet(protocol: Protocol, address: str, port: int) -> ServiceKey:

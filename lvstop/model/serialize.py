@@ -75,6 +75,8 @@ def keepalived_rs_json(status: RealServerStatus | None) -> JSON:
             "health": None,
             "failed_checkers": None,
             "last_error": None,
+            "checkers": None,
+            "inhibit_on_failure": None,
         }
     return {
         "configured_weight": status.configured_weight,
@@ -82,6 +84,8 @@ def keepalived_rs_json(status: RealServerStatus | None) -> JSON:
         "health": status.health.value,
         "failed_checkers": status.failed_checkers,
         "last_error": status.last_error,
+        "checkers": status.checkers,
+        "inhibit_on_failure": status.inhibit_on_failure,
     }
 
 
