@@ -24,7 +24,7 @@ What it does:
 
 Environment:
     LVSTOP_LAB_CACHE        cache directory (default /var/cache/lvstop-lab)
-    LVSTOP_LAB_TIMEOUT      timeout for the whole qemu run in seconds (default 2400)
+    LVSTOP_LAB_TIMEOUT      timeout for the whole qemu run in seconds (default 3600)
     LVSTOP_LAB_RESULTS      results directory (default: a new /tmp/lvstop-lab-results.*);
                             if it exists it must be empty or an earlier results directory
     LVSTOP_LAB_KERNEL_PKG   kernel image package to use instead of linux-image-amd64's dep
@@ -586,7 +586,7 @@ def main(pytest_args: Sequence[str]) -> int:
         log(f"missing {GUEST_SCRIPT}")
         return EXIT_USAGE
     cache = Path(os.environ.get("LVSTOP_LAB_CACHE", "/var/cache/lvstop-lab")).resolve()
-    timeout = float(os.environ.get("LVSTOP_LAB_TIMEOUT", "2400"))
+    timeout = float(os.environ.get("LVSTOP_LAB_TIMEOUT", "3600"))
 
     try:
         vmlinuz, initrd, timings = prepare(cache)
