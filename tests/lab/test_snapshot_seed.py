@@ -106,11 +106,20 @@ def test_interval_rates_from_counter_deltas(lab: Topology) -> None:
     import threading
 
     sources = lab.claim_sources(2)
-    sender = threading.Thread(target=lab.traffic, args=(VIP1, 30), kwargs={"sources": sources})
+    done = threading.Event()
+
+    def send() -> None:
+        # Until lvstop is done: its start-up time in the VM varies (imports over 9p,
+        # keepalived's dumps), and both of its samples must see traffic flowing.
+        while not done.is_set():
+            lab.traffic(VIP1, 5, sources=sources)
+
+    sender = threading.Thread(target=send)
     sender.start()
     try:
         doc = lvstop_doc(lab, "lvs1", "--interval", "3")
     finally:
+        done.set()
         sender.join()
     assert doc["interval"] >= 3
     svc = next(s for s in doc["services"] if truth.lvstop_id(s) == f"TCP {VIP1}:{PORT}")
