@@ -4,12 +4,21 @@ Entries are matched by identity (service key, real-server address and port), nev
 by position. Rates are zero on the first sample, for entries that just appeared, and
 whenever a counter went backwards (counters zeroed, or the entry was deleted and
 re-created between the two samples).
+
+Why lazy: a busy director's counters move on every real server every poll, so a
+full field-by-field comparison of 10,000 servers (a change dict and a Rates object
+each) cost more than the whole console refresh may. `diff` only pairs each entry
+with its previous self (identity first: a netlink poll reuses unchanged objects;
+position next: the kernel lists a service's servers in a stable order; address and
+port as the fallback). Per-field changes and rates are computed when asked for,
+once, and cached: the console asks for the rates of the rows on screen (or all of
+them when sorting by a rate), events ask only for weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterator
+from dataclasses import fields
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
@@ -41,18 +50,8 @@ _RATES_NAMES = tuple(f"rates.{name}" for name in _RATE_FIELDS)
 RsId = tuple[ServiceKey, RealServerKey]
 
 
-def _changes(old: object, new: object, names: tuple[str, ...]) -> dict[str, Change]:
-    out: dict[str, Change] = {}
-    for name in names:
-        a, b = getattr(old, name), getattr(new, name)
-        if a != b:
-            out[name] = (a, b)
-    return out
-
-
 def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """All `names` of an object as one tuple, read at C speed (hot path: 10,000 real
-    servers per poll, most of whose fields other than the counters never change)."""
+    """All `names` of an object as one tuple, read at C speed."""
     get = attrgetter(*names)
     return get if len(names) > 1 else lambda obj: (get(obj),)
 
@@ -61,6 +60,8 @@ _GET_SERVICE = _getter(_SERVICE_FIELDS)
 _GET_RS = _getter(_RS_FIELDS)
 _GET_COUNTERS = _getter(_COUNTER_FIELDS)
 _GET_RATES = _getter(_RATE_FIELDS)
+_ADDRESS_PORT = attrgetter("address", "port")
+_WEIGHT = attrgetter("weight")
 
 
 def _entry_changes(
@@ -87,39 +88,219 @@ def _into(
                 out[name] = (old[i], new[i])
 
 
-@dataclass(frozen=True, slots=True)
+class _Pairs:
+    """The real servers of one service present in both snapshots, aligned: `old[i]`
+    is the previous sample of `new[i]`, in the current snapshot's order."""
+
+    __slots__ = ("key", "new", "old")
+
+    def __init__(
+        self, key: ServiceKey, old: tuple[RealServer, ...], new: tuple[RealServer, ...]
+    ) -> None:
+        self.key = key
+        self.old = old
+        self.new = new
+
+
+def _match(
+    key: ServiceKey,
+    before: tuple[RealServer, ...],
+    after: tuple[RealServer, ...],
+    added: list[RsId],
+    removed: list[RsId],
+) -> _Pairs:
+    """Pair a service's servers by address and port (when the order changed, or
+    servers were added or removed)."""
+    old_rs = {rs.key: rs for rs in before}
+    olds: list[RealServer] = []
+    news: list[RealServer] = []
+    for rs in after:
+        rs_key = rs.key
+        was = old_rs.pop(rs_key, None)
+        if was is None:
+            added.append((key, rs_key))
+        else:
+            olds.append(was)
+            news.append(rs)
+    removed.extend((key, k) for k in old_rs)
+    return _Pairs(key, tuple(olds), tuple(news))
+
+
 class SnapshotDiff:
     """Differences from `prev` to `cur` plus per-interval rates.
 
     `changed_*` map an entry to {field: (old, new)}; counter and kernel-rate fields
     appear as "stats.conns", "rates.cps", .... `interval` is the monotonic time
-    between the samples (0.0 for the first sample).
+    between the samples (0.0 for the first sample). The mappings are built on first
+    use; the hot paths are `service_rate`, `rates_of` (by the current snapshot's
+    RealServer object) and `weight_changes`.
     """
 
-    interval: float
-    added_services: tuple[ServiceKey, ...] = ()
-    removed_services: tuple[ServiceKey, ...] = ()
-    changed_services: MappingProxyType[ServiceKey, dict[str, Change]] = field(
-        default_factory=lambda: MappingProxyType({})
+    __slots__ = (
+        "_changed_rs",
+        "_changed_svc",
+        "_old_of",
+        "_rs_pairs",
+        "_rs_rate_cache",
+        "_rs_rates",
+        "_shared",
+        "_svc_pairs",
+        "_svc_rate_cache",
+        "_svc_rates",
+        "added_real_servers",
+        "added_services",
+        "cur",
+        "interval",
+        "prev",
+        "removed_real_servers",
+        "removed_services",
+        "totals_rates",
     )
-    added_real_servers: tuple[RsId, ...] = ()
-    removed_real_servers: tuple[RsId, ...] = ()
-    changed_real_servers: MappingProxyType[RsId, dict[str, Change]] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
-    service_rates: MappingProxyType[ServiceKey, Rates] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
-    real_server_rates: MappingProxyType[RsId, Rates] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
-    totals_rates: Rates = ZERO_RATES
+
+    def __init__(
+        self,
+        prev: Snapshot | None,
+        cur: Snapshot,
+        interval: float,
+        *,
+        added_services: tuple[ServiceKey, ...] = (),
+        removed_services: tuple[ServiceKey, ...] = (),
+        added_real_servers: tuple[RsId, ...] = (),
+        removed_real_servers: tuple[RsId, ...] = (),
+        service_pairs: tuple[tuple[Service, Service], ...] = (),
+        rs_pairs: tuple[_Pairs, ...] = (),
+        totals_rates: Rates = ZERO_RATES,
+    ) -> None:
+        self.prev = prev
+        self.cur = cur
+        self.interval = interval
+        self.added_services = added_services
+        self.removed_services = removed_services
+        self.added_real_servers = added_real_servers
+        self.removed_real_servers = removed_real_servers
+        self.totals_rates = totals_rates
+        self._svc_pairs = service_pairs
+        self._rs_pairs = rs_pairs
+        self._old_of: dict[Any, RealServer] | None = None
+        self._shared = False
+        self._rs_rate_cache: dict[Any, Rates] = {}
+        self._svc_rate_cache: dict[ServiceKey, Rates] = {}
+        self._changed_svc: MappingProxyType[ServiceKey, dict[str, Change]] | None = None
+        self._changed_rs: MappingProxyType[RsId, dict[str, Change]] | None = None
+        self._svc_rates: MappingProxyType[ServiceKey, Rates] | None = None
+        self._rs_rates: MappingProxyType[RsId, Rates] | None = None
+
+    # -- rates ------------------------------------------------------------------
 
     def service_rate(self, key: ServiceKey) -> Rates:
-        return self.service_rates.get(key, ZERO_RATES)
+        """lvstop's rates of a service over the interval (zero when new or unknown)."""
+        cached = self._svc_rate_cache.get(key)
+        if cached is not None:
+            return cached
+        out = ZERO_RATES
+        if self.prev is not None and self.interval > 0:
+            old, new = self.prev.service(key), self.cur.service(key)
+            if old is not None and new is not None and old.stats is not new.stats:
+                out = Rates.between(old.stats, new.stats, self.interval)
+        self._svc_rate_cache[key] = out
+        return out
 
     def real_server_rate(self, key: ServiceKey, rs: RealServerKey) -> Rates:
-        return self.real_server_rates.get((key, rs), ZERO_RATES)
+        svc = self.cur.service(key)
+        entry = svc.real_server(rs) if svc is not None else None
+        return self.rates_of(key, entry) if entry is not None else ZERO_RATES
+
+    def rates_of(self, key: ServiceKey, rs: RealServer) -> Rates:
+        """Rates of `rs`, a real server of service `key` *in the current snapshot*
+        (the object itself: matched by identity, no key is built or hashed)."""
+        old_of = self._old_of if self._old_of is not None else self._index()
+        ident: Any = (key, id(rs)) if self._shared else id(rs)
+        cached = self._rs_rate_cache.get(ident)
+        if cached is not None:
+            return cached
+        old = old_of.get(ident)
+        out = ZERO_RATES
+        if old is not None and old.stats is not rs.stats and self.interval > 0:
+            out = Rates.between(old.stats, rs.stats, self.interval)
+        self._rs_rate_cache[ident] = out
+        return out
+
+    def _index(self) -> dict[Any, RealServer]:
+        """id(new object) -> its previous sample, for every paired real server.
+
+        The diff holds both snapshots, so the ids stay valid as long as it lives. A
+        source may hand the same (equal) RealServer object to two services; those
+        are keyed by (service, id) instead."""
+        index: dict[Any, RealServer] = {}
+        total = 0
+        for p in self._rs_pairs:
+            index.update(zip(map(id, p.new), p.old, strict=True))
+            total += len(p.new)
+        if len(index) != total:
+            self._shared = True
+            index = {}
+            for p in self._rs_pairs:
+                index.update(((p.key, id(rs)), old) for rs, old in zip(p.new, p.old, strict=True))
+        self._old_of = index
+        return index
+
+    @property
+    def service_rates(self) -> MappingProxyType[ServiceKey, Rates]:
+        """Every current service's rates."""
+        if self._svc_rates is None:
+            self._svc_rates = MappingProxyType(
+                {s.key: self.service_rate(s.key) for s in self.cur.services}
+            )
+        return self._svc_rates
+
+    @property
+    def real_server_rates(self) -> MappingProxyType[RsId, Rates]:
+        """Every current real server's rates (builds a key per server: not per poll)."""
+        if self._rs_rates is None:
+            self._rs_rates = MappingProxyType(
+                {
+                    (s.key, rs.key): self.rates_of(s.key, rs)
+                    for s in self.cur.services
+                    for rs in s.real_servers
+                }
+            )
+        return self._rs_rates
+
+    # -- changes ----------------------------------------------------------------
+
+    @property
+    def changed_services(self) -> MappingProxyType[ServiceKey, dict[str, Change]]:
+        if self._changed_svc is None:
+            out: dict[ServiceKey, dict[str, Change]] = {}
+            for old, svc in self._svc_pairs:
+                if old is not svc:
+                    delta = _entry_changes(old, svc, _SERVICE_FIELDS, _GET_SERVICE)
+                    if delta:
+                        out[svc.key] = delta
+            self._changed_svc = MappingProxyType(out)
+        return self._changed_svc
+
+    @property
+    def changed_real_servers(self) -> MappingProxyType[RsId, dict[str, Change]]:
+        if self._changed_rs is None:
+            out: dict[RsId, dict[str, Change]] = {}
+            for p in self._rs_pairs:
+                for before, rs in zip(p.old, p.new, strict=True):
+                    if before is not rs:
+                        delta = _entry_changes(before, rs, _RS_FIELDS, _GET_RS)
+                        if delta:
+                            out[(p.key, rs.key)] = delta
+            self._changed_rs = MappingProxyType(out)
+        return self._changed_rs
+
+    def weight_changes(self) -> Iterator[tuple[RsId, int, int]]:
+        """((service, server), old, new) of every paired server whose kernel weight
+        changed, in the current snapshot's order (compares weights only)."""
+        for p in self._rs_pairs:
+            if list(map(_WEIGHT, p.old)) != list(map(_WEIGHT, p.new)):
+                for before, rs in zip(p.old, p.new, strict=True):
+                    if before.weight != rs.weight:
+                        yield (p.key, rs.key), before.weight, rs.weight
 
     @property
     def empty(self) -> bool:
@@ -127,9 +308,9 @@ class SnapshotDiff:
         return not (
             self.added_services
             or self.removed_services
-            or self.changed_services
             or self.added_real_servers
             or self.removed_real_servers
+            or self.changed_services
             or self.changed_real_servers
         )
 
@@ -137,71 +318,58 @@ class SnapshotDiff:
 def diff(prev: Snapshot | None, cur: Snapshot) -> SnapshotDiff:
     """Compare two snapshots of the same director (prev None: first sample)."""
     if prev is None:
-        first = {(svc.key, rs.key): ZERO_RATES for svc in cur.services for rs in svc.real_servers}
         return SnapshotDiff(
-            interval=0.0,
+            None,
+            cur,
+            0.0,
             added_services=tuple(s.key for s in cur.services),
-            added_real_servers=tuple(first),
-            service_rates=MappingProxyType({s.key: ZERO_RATES for s in cur.services}),
-            real_server_rates=MappingProxyType(first),
+            added_real_servers=tuple(
+                (svc.key, rs.key) for svc in cur.services for rs in svc.real_servers
+            ),
         )
     dt = cur.monotonic - prev.monotonic
     added: list[ServiceKey] = []
-    changed: dict[ServiceKey, dict[str, Change]] = {}
+    svc_pairs: list[tuple[Service, Service]] = []
+    rs_pairs: list[_Pairs] = []
     rs_added: list[RsId] = []
     rs_removed: list[RsId] = []
-    rs_changed: dict[RsId, dict[str, Change]] = {}
-    svc_rates: dict[ServiceKey, Rates] = {}
-    rs_rates: dict[RsId, Rates] = {}
+    find = prev.service
     for svc in cur.services:
-        old = prev.service(svc.key)
+        old = find(svc.key)
         if old is None:
             added.append(svc.key)
-            svc_rates[svc.key] = ZERO_RATES
-            for rs in svc.real_servers:
-                rs_added.append((svc.key, rs.key))
-                rs_rates[(svc.key, rs.key)] = ZERO_RATES
+            rs_added.extend((svc.key, rs.key) for rs in svc.real_servers)
             continue
-        if old is not svc:
-            # Not `old != svc`: that compares every real server, which the loop below
-            # does anyway (and a busy director's counters always differ).
-            delta = _entry_changes(old, svc, _SERVICE_FIELDS, _GET_SERVICE)
-            if delta:
-                changed[svc.key] = delta
-        svc_rates[svc.key] = Rates.between(old.stats, svc.stats, dt)
-        old_rs = {rs.key: rs for rs in old.real_servers}
-        for rs in svc.real_servers:
-            rs_key = rs.key
-            rid = (svc.key, rs_key)
-            before = old_rs.pop(rs_key, None)
-            if before is None:
-                rs_added.append(rid)
-                rs_rates[rid] = ZERO_RATES
-                continue
-            if before is not rs:
-                delta = _entry_changes(before, rs, _RS_FIELDS, _GET_RS)
-                if delta:
-                    rs_changed[rid] = delta
-            rs_rates[rid] = Rates.between(before.stats, rs.stats, dt)
-        rs_removed.extend((svc.key, k) for k in old_rs)
-    cur_keys = {s.key for s in cur.services}
-    removed = tuple(s.key for s in prev.services if s.key not in cur_keys)
-    for key in removed:
-        old_svc = prev.service(key)
-        if old_svc is not None:
-            rs_removed.extend((key, rs.key) for rs in old_svc.real_servers)
+        svc_pairs.append((old, svc))
+        before, after = old.real_servers, svc.real_servers
+        if before is after:
+            continue  # the source reused the whole list: nothing moved
+        if len(before) == len(after) and list(map(_ADDRESS_PORT, before)) == list(
+            map(_ADDRESS_PORT, after)
+        ):
+            rs_pairs.append(_Pairs(svc.key, before, after))
+        else:
+            rs_pairs.append(_match(svc.key, before, after, rs_added, rs_removed))
+    removed: tuple[ServiceKey, ...] = ()
+    if len(svc_pairs) != len(prev.services):
+        cur_keys = {s.key for s in cur.services}
+        removed = tuple(s.key for s in prev.services if s.key not in cur_keys)
+        for key in removed:
+            old_svc = find(key)
+            if old_svc is not None:
+                rs_removed.extend((key, rs.key) for rs in old_svc.real_servers)
     totals = ZERO_RATES
     if prev.totals is not None and cur.totals is not None:
         totals = Rates.between(prev.totals.stats, cur.totals.stats, dt)
     return SnapshotDiff(
-        interval=dt,
+        prev,
+        cur,
+        dt,
         added_services=tuple(added),
         removed_services=removed,
-        changed_services=MappingProxyType(changed),
         added_real_servers=tuple(rs_added),
         removed_real_servers=tuple(rs_removed),
-        changed_real_servers=MappingProxyType(rs_changed),
-        service_rates=MappingProxyType(svc_rates),
-        real_server_rates=MappingProxyType(rs_rates),
+        service_pairs=tuple(svc_pairs),
+        rs_pairs=tuple(rs_pairs),
         totals_rates=totals,
     )

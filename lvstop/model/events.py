@@ -360,11 +360,7 @@ def _svc(key: ServiceKey) -> str:
 
 
 def _kernel_weights(prev: Snapshot, cur: Snapshot, changes: SnapshotDiff, out: _Events) -> None:
-    for (key, rs), fields in changes.changed_real_servers.items():
-        change = fields.get("weight")
-        if change is None:
-            continue
-        old, new = change
+    for (key, rs), old, new in changes.weight_changes():
         out.add(
             EventKind.WEIGHT_CHANGED,
             WARNING if new == 0 else INFO,

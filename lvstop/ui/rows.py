@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lvstop.model.conns import ConnTable
+from lvstop.model.diff import SnapshotDiff
 from lvstop.model.events import Event
 from lvstop.model.ipvs import ZERO_RATES, Rates, RealServer, RealServerKey, Service, ServiceKey
 from lvstop.model.keepalived import KeepalivedState, RealServerStatus, VrrpAlarm
@@ -59,7 +60,7 @@ class _Lookups:
 
     state: ConsoleState
     statuses: Mapping[RsId, RealServerStatus]
-    own_rates: Mapping[RsId, Rates] | None
+    own_rates: SnapshotDiff | None
     unexplained: frozenset[tuple[ServiceKey, RealServerKey | None]]
 
 
@@ -112,7 +113,7 @@ class RealServerRow:
         if self.rs is None:
             return ZERO_RATES
         own = self._look.own_rates
-        return own.get(self.rid, ZERO_RATES) if own is not None else self.rs.rates
+        return own.rates_of(self.ctx.key, self.rs) if own is not None else self.rs.rates
 
     @property
     def share(self) -> float | None:
@@ -327,7 +328,7 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
     look = _Lookups(
         state,
         ka.real_servers if ka is not None else {},
-        d.real_server_rates if d is not None and d.interval > 0 else None,
+        d if d is not None and d.interval > 0 else None,
         frozenset((u.service, u.real_server) for u in ka.unexplained) if ka else frozenset(),
     )
     rows: list[RealServerRow] = []

@@ -15,7 +15,7 @@ from lvstop.feed import Update
 from lvstop.model.diff import SnapshotDiff
 from lvstop.model.events import Event
 from lvstop.model.history import History
-from lvstop.model.ipvs import ZERO_RATES, Rates, RealServerKey, ServiceKey
+from lvstop.model.ipvs import Rates, ServiceKey
 from lvstop.model.snapshot import Snapshot
 
 HISTORY_LENGTH = 60
@@ -107,13 +107,7 @@ class ConsoleState:
         """lvstop's own rates over the last interval, else the kernel estimator's."""
         d = self.diff
         if d is not None and d.interval > 0:
-            return d.service_rates.get(key, ZERO_RATES)
-        return kernel
-
-    def real_server_rates(self, key: ServiceKey, rs: RealServerKey, kernel: Rates) -> Rates:
-        d = self.diff
-        if d is not None and d.interval > 0:
-            return d.real_server_rates.get((key, rs), ZERO_RATES)
+            return d.service_rate(key)
         return kernel
 
     @property
