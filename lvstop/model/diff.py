@@ -23,6 +23,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
+from lvstop.model.fastinit import positional_constructor
 from lvstop.model.ipvs import (
     ZERO_RATES,
     Counters,
@@ -61,6 +62,10 @@ _GET_RS = _getter(_RS_FIELDS)
 _GET_COUNTERS = _getter(_COUNTER_FIELDS)
 _GET_RATES = _getter(_RATE_FIELDS)
 _ADDRESS_PORT = attrgetter("address", "port")
+_make_rates = positional_constructor(Rates)
+_LAZY_RATES = 256
+"""Real servers' rates computed one by one (the rows on screen) before `rates_of`
+computes all of them at once (a sort by a rate asks for every row's)."""
 _WEIGHT = attrgetter("weight")
 
 
@@ -213,17 +218,41 @@ class SnapshotDiff:
     def rates_of(self, key: ServiceKey, rs: RealServer) -> Rates:
         """Rates of `rs`, a real server of service `key` *in the current snapshot*
         (the object itself: matched by identity, no key is built or hashed)."""
-        old_of = self._old_of if self._old_of is not None else self._index()
         ident: Any = (key, id(rs)) if self._shared else id(rs)
-        cached = self._rs_rate_cache.get(ident)
+        cache = self._rs_rate_cache
+        cached = cache.get(ident)
         if cached is not None:
             return cached
+        old_of = self._old_of if self._old_of is not None else self._index()
+        if len(cache) == _LAZY_RATES and self.interval > 0:
+            # Asked for more than a screenful: a sort. Compute all in one pass.
+            self._all_rates(cache)
+            return cache.get(ident, ZERO_RATES)
         old = old_of.get(ident)
         out = ZERO_RATES
         if old is not None and old.stats is not rs.stats and self.interval > 0:
             out = Rates.between(old.stats, rs.stats, self.interval)
         self._rs_rate_cache[ident] = out
         return out
+
+    def _all_rates(self, cache: dict[Any, Rates]) -> None:
+        """`Rates.between` for every paired server, inlined (the same arithmetic)."""
+        dt = self.interval
+        make = _make_rates
+        for p in self._rs_pairs:
+            key = p.key
+            for old, rs in zip(p.old, p.new, strict=True):
+                ident = (key, id(rs)) if self._shared else id(rs)
+                a, b = old.stats, rs.stats
+                if a is b:
+                    cache[ident] = ZERO_RATES
+                    continue
+                c, ip, op = b.conns - a.conns, b.inpkts - a.inpkts, b.outpkts - a.outpkts
+                ib, ob = b.inbytes - a.inbytes, b.outbytes - a.outbytes
+                if c < 0 or ip < 0 or op < 0 or ib < 0 or ob < 0:
+                    cache[ident] = ZERO_RATES
+                else:
+                    cache[ident] = make(c / dt, ip / dt, op / dt, ib / dt, ob / dt)
 
     def _index(self) -> dict[Any, RealServer]:
         """id(new object) -> its previous sample, for every paired real server.

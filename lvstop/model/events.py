@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lvstop.model.diff import SnapshotDiff, diff
 from lvstop.model.ipvs import RealServerKey, ServiceKey
@@ -282,7 +283,7 @@ def _vip_known_absent(snap: Snapshot) -> set[str]:
     }
     if snap.keepalived is not None:
         for inst in snap.keepalived.instances:
-            out.update(v for v in inst.vips if v not in inst.vips_present)
+            out.update(set(inst.vips).difference(inst.vips_present))
     return out
 
 
@@ -355,6 +356,7 @@ def _table(prev: Snapshot, cur: Snapshot, changes: SnapshotDiff, out: _Events) -
         )
 
 
+@lru_cache(maxsize=1 << 16)
 def _svc(key: ServiceKey) -> str:
     return " ".join(service_label(key).split())
 
@@ -395,13 +397,35 @@ def _status_changes(pk: KeepalivedState, ck: KeepalivedState) -> list[_StatusCha
     """The real servers whose keepalived status differs, in table order. One pass of
     lookups, no sorting of the unchanged: this runs every poll, on 10,000 servers."""
     before, after = _statuses(pk), _statuses(ck)
-    changed = [
-        _StatusChange(rid, was, now)
-        for rid, now in after.items()
-        if (was := before.get(rid)) is not now and was != now
-    ]
+    if before is after:
+        return []
+    changed = _aligned_changes(before, after)
+    if changed is None:
+        changed = [
+            _StatusChange(rid, was, now)
+            for rid, now in after.items()
+            if (was := before.get(rid)) is not now and was != now
+        ]
     changed.sort(key=lambda c: _rs_order(c.rid))
     return changed
+
+
+def _aligned_changes(
+    before: Mapping[RsId, RealServerStatus], after: Mapping[RsId, RealServerStatus]
+) -> list[_StatusChange] | None:
+    """The changes when both mappings list the same servers in the same order (one
+    keepalived read after another does): compared pairwise, no key hashed. None
+    when the servers or their order differ."""
+    if len(before) != len(after):
+        return None
+    keys = list(after)
+    if list(before) != keys:
+        return None
+    return [
+        _StatusChange(rid, was, now)
+        for rid, was, now in zip(keys, before.values(), after.values(), strict=True)
+        if was is not now and was != now
+    ]
 
 
 def _health(statuses: list[_StatusChange], out: _Events) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import attrgetter
 
 from lvstop.model.conns import ConnTable
 from lvstop.model.diff import SnapshotDiff
@@ -260,6 +262,29 @@ def _role(ka: KeepalivedState | None, key: ServiceKey) -> str:
     return owner.role.value if owner.role is not None else "?"
 
 
+_ACTIVE = attrgetter("active_conns")
+_INACTIVE = attrgetter("inactive_conns")
+_WEIGHT = attrgetter("weight")
+
+
+@lru_cache(maxsize=1 << 16)
+def label(key: ServiceKey) -> str:
+    """service_label, remembered: every row of every refresh shows one."""
+    return service_label(key)
+
+
+def _down_servers(
+    statuses: Mapping[RsId, RealServerStatus],
+) -> dict[ServiceKey, set[tuple[str, int]]]:
+    """(address, port) of the servers keepalived says are down, per service."""
+    down = Health.DOWN
+    out: dict[ServiceKey, set[tuple[str, int]]] = {}
+    for (key, rs), status in statuses.items():
+        if status.health is down:
+            out.setdefault(key, set()).add((rs.address, rs.port))
+    return out
+
+
 def service_rows(state: ConsoleState) -> list[ServiceRow]:
     snap = state.snapshot
     if snap is None:
@@ -271,23 +296,23 @@ def service_rows(state: ConsoleState) -> list[ServiceRow]:
     if ka is not None:
         for a in ka.absent_real_servers:
             absent[a.service] = absent.get(a.service, 0) + 1
-    down = Health.DOWN
+    down = _down_servers(statuses)
     rows = []
     for svc in snap.services:
         key = svc.key
-        up = active = inactive = 0
-        for rs in svc.real_servers:
-            active += rs.active_conns
-            inactive += rs.inactive_conns
-            # Up = would get new connections: positive weight, not failing its checks.
-            if rs.weight > 0:
-                status = statuses.get((key, rs.key)) if statuses else None
-                if status is None or status.health is not down:
-                    up += 1
+        rss = svc.real_servers
+        active = sum(map(_ACTIVE, rss))
+        inactive = sum(map(_INACTIVE, rss))
+        # Up = would get new connections: positive weight, not failing its checks.
+        weights = list(map(_WEIGHT, rss))
+        up = len(weights) - weights.count(0)
+        failing = down.get(key)
+        if failing:
+            up -= sum(1 for rs in rss if rs.weight > 0 and (rs.address, rs.port) in failing)
         rows.append(
             ServiceRow(
                 key=key,
-                label=service_label(key),
+                label=label(key),
                 scheduler=svc.scheduler,
                 persist=_persist(svc),
                 vip=_vip(svc),
@@ -338,16 +363,14 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
         key = svc.key
         inbps = state.service_rates(key, svc.rates).inbps
         active = 0 if inbps > 0 else sum(rs.active_conns for rs in svc.real_servers)
-        ctx = contexts[key] = _ServiceContext(key, service_label(key), inbps, active)
+        ctx = contexts[key] = _ServiceContext(key, label(key), inbps, active)
         for rs in svc.real_servers:
             append(RealServerRow(ctx, look, rs, rs.address, rs.port))
     if ka is not None:
         for a in ka.absent_real_servers:
             if service is not None and a.service != service:
                 continue
-            ctx = contexts.get(a.service) or _ServiceContext(
-                a.service, service_label(a.service), 0.0, 0
-            )
+            ctx = contexts.get(a.service) or _ServiceContext(a.service, label(a.service), 0.0, 0)
             append(RealServerRow(ctx, look, None, a.address, a.port, a.reason, a.status))
     return rows
 

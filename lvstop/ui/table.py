@@ -137,7 +137,9 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.empty = empty
         self._all: list[R] = []
         self._rows: list[R] = []
-        self._prev: dict[Hashable, R] = {}
+        self._prev: dict[Hashable, R] | None = None
+        self._prev_all: list[R] = []
+        self._prev_rows: list[R] = []
         self._cursor_key: Hashable | None = None
         self.cursor = 0
         self._visible: tuple[Column[R], ...] = self.columns
@@ -157,7 +159,12 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
     def set_rows(self, rows: Sequence[R], *, markers: bool = True) -> None:
         """Replace the data; rows of the previous call become the marker baseline."""
-        self._prev = {r.key: r for r in self._all} if markers else {}
+        # The marker baseline, by key, is built only if a row on screen is not at the
+        # same position as last time (see `_previous`): a 10,000-row dict per refresh
+        # for ~50 rows on screen is most of a refresh's cost otherwise.
+        self._prev_all = self._all if markers else []
+        self._prev_rows = self._rows if markers else []
+        self._prev = None
         self._all = list(rows)
         self._reorder()
 
@@ -218,14 +225,34 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         else:
             rows = list(rows)
         if self.sort_key is not None:
-            col = self._by_key[self.sort_key]
-            get, sort = col.get, col.sort
-            rows.sort(key=lambda r: sort(get(r)), reverse=self.reverse)
+            rows = self._sorted(rows, self._by_key[self.sort_key])
         self._rows = rows
         self._restore_cursor()
         if self.is_mounted:
             self.virtual_size = Size(self.size.width, len(rows) + 1)
             self.refresh()
+
+    def _sorted(self, rows: list[R], col: Column[R]) -> list[R]:
+        """`rows` sorted by `col` (stable, like list.sort): every value is read once,
+        and the usual key (`_natural` with no unknown value) is the value itself."""
+        values = list(map(col.get, rows))
+        if col.sort is not _natural:
+            keys = list(map(col.sort, values))
+        elif any(v is None for v in values):
+            keys = list(map(_natural, values))
+        else:
+            keys = values
+        order = sorted(range(len(rows)), key=keys.__getitem__, reverse=self.reverse)
+        return list(map(rows.__getitem__, order))
+
+    def _previous(self, index: int, row: R) -> R | None:
+        """The row with `row`'s key in the previous `set_rows` (marker baseline)."""
+        prev_rows = self._prev_rows
+        if index < len(prev_rows) and prev_rows[index].key == row.key:
+            return prev_rows[index]  # the usual case: same order as last refresh
+        if self._prev is None:
+            self._prev = {r.key: r for r in self._prev_all}
+        return self._prev.get(row.key)
 
     # -- cursor ----------------------------------------------------------------
 
@@ -352,7 +379,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                 dim = base + self.get_component_rich_style("livetable--dim")
                 return Strip([Segment(f" {self.empty}"[:width].ljust(width), dim)], width)
             return Strip.blank(width, base)
-        return self._row_line(self._rows[index], index == self.cursor, width, base)
+        return self._row_line(self._rows[index], index, width, base)
 
     def _header_line(self, width: int, base: Style) -> Strip:
         head = base + self.get_component_rich_style("livetable--header")
@@ -374,11 +401,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             segs.append(Segment(" " * (width - used), head))
         return Strip(segs).crop(0, width)
 
-    def _row_line(self, row: R, is_cursor: bool, width: int, base: Style) -> Strip:
+    def _row_line(self, row: R, index: int, width: int, base: Style) -> Strip:
         style = base
-        if is_cursor:
+        if index == self.cursor:
             style = base + self.get_component_rich_style("livetable--cursor")
-        prev = self._prev.get(row.key)
+        prev = self._previous(index, row)
         segs: list[Segment] = []
         used = 0
         for i, col in enumerate(self._visible):
