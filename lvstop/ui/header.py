@@ -114,4 +114,5 @@ class HeaderBar(Static):
     """
 
     def show(self, state: ConsoleState, *, read_only: bool, paused: bool) -> None:
-        self.update(header_markup(state, read_only=read_only, paused=paused))
+        # Three fixed lines: no layout pass (a whole-screen reflow, every second).
+        self.update(header_markup(state, read_only=read_only, paused=paused), layout=False)

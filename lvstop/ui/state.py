@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from lvstop.feed import Update
 from lvstop.model.diff import SnapshotDiff
@@ -18,6 +19,7 @@ from lvstop.model.history import History
 from lvstop.model.ipvs import Rates, ServiceKey
 from lvstop.model.snapshot import Snapshot
 
+_WEIGHT = attrgetter("weight")
 HISTORY_LENGTH = 60
 EVENTS_KEPT = 2000
 
@@ -91,6 +93,8 @@ class ConsoleState:
         for svc in snap.services:
             key = svc.key
             self.cps.push(key, self.service_rates(key, svc.rates).cps)
+            if 0 not in list(map(_WEIGHT, svc.real_servers)):
+                continue
             for rs in svc.real_servers:
                 if rs.weight == 0:
                     rid = (key, rs.key)

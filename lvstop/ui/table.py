@@ -18,7 +18,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.events import Click
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -145,6 +145,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self._visible: tuple[Column[R], ...] = self.columns
         self._widths: dict[str, int] = {c.key: c.width for c in self.columns}
         self._layout_width = -1
+        self._base: Style | None = None
 
     # -- data ------------------------------------------------------------------
 
@@ -367,10 +368,19 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.virtual_size = Size(width, len(self._rows) + 1)
         self.refresh()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # `rich_style` walks the ancestors' styles on every call: once per paint of
+        # the table, not once per line.
+        self._base = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base = None
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         self._layout(width)
-        base = self.rich_style
+        base = self._base if self._base is not None else self.rich_style
         if y == 0:
             return self._header_line(width, base)
         index = int(self.scroll_y) + y - 1

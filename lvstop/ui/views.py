@@ -289,7 +289,9 @@ class ServicesView(View):
     def refresh_from(self, state: ConsoleState) -> None:
         table: LiveTable[R.ServiceRow] = self.query_one("#services-table", LiveTable)
         table.set_rows(R.service_rows(state))
-        self.caption.update(self.caption_markup(table, "[$text-muted]Enter: real servers[/]"))
+        self.caption.update(
+            self.caption_markup(table, "[$text-muted]Enter: real servers[/]"), layout=False
+        )
 
 
 class ServersView(View):
@@ -329,7 +331,7 @@ class ServersView(View):
             if self.service is not None
             else "all services"
         )
-        self.caption.update(self.caption_markup(table, where))
+        self.caption.update(self.caption_markup(table, where), layout=False)
 
 
 def _state_tone(r: R.InstanceRow) -> str | None:
@@ -540,7 +542,7 @@ class VrrpView(View):
         if not lines and wire.all_rows:
             lines.append("[$success]✓ one master per VRID, no mismatches[/]")
         self.query_one("#vrrp-alarms", Static).update("\n".join(lines))
-        self.caption.update(self.caption_markup(instances, "instances on this node"))
+        self.caption.update(self.caption_markup(instances, "instances on this node"), layout=False)
 
 
 def _conn_columns() -> list[Column[R.ConnRow]]:
@@ -597,7 +599,9 @@ class ConnsView(View):
         if table is None:
             groups.set_rows([])
             clients.set_rows([])
-            self.caption.update(self.caption_markup(groups, "reading the connection table…"))
+            self.caption.update(
+                self.caption_markup(groups, "reading the connection table…"), layout=False
+            )
             self.query_one("#conns-clients-title", Static).update("Top clients")
             return
         groups.set_rows(R.conn_rows(table))
@@ -605,7 +609,7 @@ class ConnsView(View):
         extra = f"{fmt.count(table.entries)} entries ({fmt.count(table.templates)} templates)"
         if table.truncated:
             extra += " · [$warning b]CAPPED: only part of the table was read[/]"
-        self.caption.update(self.caption_markup(groups, extra))
+        self.caption.update(self.caption_markup(groups, extra), layout=False)
         exact = (
             "exact"
             if table.clients_exact
@@ -653,4 +657,4 @@ class EventsView(View):
         table: LiveTable[R.EventRow] = self.query_one("#events-table", LiveTable)
         events = tuple(state.events)
         table.set_rows(R.event_rows(events, state.events_seen - len(events)), markers=False)
-        self.caption.update(self.caption_markup(table, "newest first"))
+        self.caption.update(self.caption_markup(table, "newest first"), layout=False)
