@@ -218,12 +218,12 @@ class SnapshotDiff:
     def rates_of(self, key: ServiceKey, rs: RealServer) -> Rates:
         """Rates of `rs`, a real server of service `key` *in the current snapshot*
         (the object itself: matched by identity, no key is built or hashed)."""
+        old_of = self._old_of if self._old_of is not None else self._index()
         ident: Any = (key, id(rs)) if self._shared else id(rs)
         cache = self._rs_rate_cache
         cached = cache.get(ident)
         if cached is not None:
             return cached
-        old_of = self._old_of if self._old_of is not None else self._index()
         if len(cache) == _LAZY_RATES and self.interval > 0:
             # Asked for more than a screenful: a sort. Compute all in one pass.
             self._all_rates(cache)
@@ -258,16 +258,20 @@ class SnapshotDiff:
         """id(new object) -> its previous sample, for every paired real server.
 
         The diff holds both snapshots, so the ids stay valid as long as it lives. A
-        source may hand the same (equal) RealServer object to two services; those
-        are keyed by (service, id) instead."""
-        index: dict[Any, RealServer] = {}
+        source may hand the same (equal) RealServer object to two services of the
+        current snapshot (paired in one, new in the other, say): then every server is
+        keyed by (service, id) instead."""
+        seen: set[int] = set()
         total = 0
-        for p in self._rs_pairs:
-            index.update(zip(map(id, p.new), p.old, strict=True))
-            total += len(p.new)
-        if len(index) != total:
+        for svc in self.cur.services:
+            seen.update(map(id, svc.real_servers))
+            total += len(svc.real_servers)
+        index: dict[Any, RealServer] = {}
+        if len(seen) == total:
+            for p in self._rs_pairs:
+                index.update(zip(map(id, p.new), p.old, strict=True))
+        else:
             self._shared = True
-            index = {}
             for p in self._rs_pairs:
                 index.update(((p.key, id(rs)), old) for rs, old in zip(p.new, p.old, strict=True))
         self._old_of = index

@@ -362,14 +362,37 @@ def _svc(key: ServiceKey) -> str:
 
 
 def _kernel_weights(prev: Snapshot, cur: Snapshot, changes: SnapshotDiff, out: _Events) -> None:
-    for (key, rs), old, new in changes.weight_changes():
+    for rs, old, new, keys in _by_server(
+        (rid, old, new) for rid, old, new in changes.weight_changes()
+    ):
         out.add(
             EventKind.WEIGHT_CHANGED,
             WARNING if new == 0 else INFO,
             real_server_label(rs),
-            f"{real_server_label(rs)} in {_svc(key)}: kernel weight {old} -> {new}"
+            f"{real_server_label(rs)} in {_services(keys)}: kernel weight {old} -> {new}"
             + (" (drained: no new connections)" if new == 0 else ""),
         )
+
+
+def _by_server(
+    changes: Iterable[tuple[RsId, int, int]],
+) -> list[tuple[RealServerKey, int, int, list[ServiceKey]]]:
+    """One entry per (server, old, new): a server drained in every service it is in
+    is one event naming those services, not one event per service."""
+    groups: dict[tuple[RealServerKey, int, int], list[ServiceKey]] = {}
+    for (key, rs), old, new in changes:
+        groups.setdefault((rs, old, new), []).append(key)
+    return [(rs, old, new, keys) for (rs, old, new), keys in groups.items()]
+
+
+def _services(keys: list[ServiceKey]) -> str:
+    """'TCP 198.18.23.73:8765', '... and TCP 198.18.23.74:8765', '..., ... and 3 more'."""
+    names = [_svc(k) for k in keys]
+    if len(names) == 1:
+        return names[0]
+    if len(names) <= 3:
+        return f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"{', '.join(names[:2])} and {len(names) - 2} more services"
 
 
 # --------------------------------------------------------------------------- health
@@ -462,6 +485,7 @@ def _effective_weights(
     pk: KeepalivedState, ck: KeepalivedState, statuses: list[_StatusChange], out: _Events
 ) -> None:
     """Of servers in IPVS both times (a removed one's weight is not news)."""
+    changed: list[tuple[RsId, int, int]] = []
     for c in statuses:
         was, now = c.was, c.now
         if was is None or was.effective_weight is None or now.effective_weight is None:
@@ -469,14 +493,15 @@ def _effective_weights(
         if c.rid not in pk.real_servers or c.rid not in ck.real_servers:
             continue
         if was.effective_weight != now.effective_weight:
-            key, rs = c.rid
-            out.add(
-                EventKind.WEIGHT_CHANGED,
-                WARNING if now.effective_weight == 0 else INFO,
-                real_server_label(rs),
-                f"{real_server_label(rs)} in {_svc(key)}: keepalived's effective weight "
-                f"{was.effective_weight} -> {now.effective_weight}",
-            )
+            changed.append((c.rid, was.effective_weight, now.effective_weight))
+    for rs, old, new, keys in _by_server(changed):
+        out.add(
+            EventKind.WEIGHT_CHANGED,
+            WARNING if new == 0 else INFO,
+            real_server_label(rs),
+            f"{real_server_label(rs)} in {_services(keys)}: keepalived's effective weight "
+            f"{old} -> {new}",
+        )
 
 
 # --------------------------------------------------------------------------- alarms, errors

@@ -330,3 +330,54 @@ def test_demo_failover_and_back(demo: list[tuple[int, Event]]) -> None:
 def test_demo_events_are_stamped_with_the_snapshot_time(demo: list[tuple[int, Event]]) -> None:
     start = SimulatedDirector.DEFAULT_START
     assert demo and all(e.wall_time == start + t for t, e in demo)
+
+
+def test_a_server_drained_in_every_service_is_one_event_naming_them() -> None:
+    both = {(VIP, RS4): UP, (VIP2, RS4): UP, (VIP, RS10): UP}
+    drained = RealServerStatus(1, 0, Health.UP, 0, 1)
+    a = snap(
+        1,
+        svc(VIP, rs(RS4), rs(RS10)),
+        svc(VIP2, rs(RS4)),
+        keepalived=ka(real_servers=MappingProxyType(both)),
+    )
+    b = snap(
+        2,
+        svc(VIP, rs(RS4, weight=0), rs(RS10, weight=0)),
+        svc(VIP2, rs(RS4, weight=0)),
+        keepalived=ka(
+            real_servers=MappingProxyType(
+                {(VIP, RS4): drained, (VIP2, RS4): drained, (VIP, RS10): UP}
+            )
+        ),
+    )
+    got = [(e.subject, e.message) for e in events_between(a, b)]
+    assert got == [
+        (
+            "198.18.23.4:8765",
+            "198.18.23.4:8765 in TCP 198.18.23.73:8765 and TCP 198.18.23.74:8765: "
+            "kernel weight 1 -> 0 (drained: no new connections)",
+        ),
+        (
+            "198.18.23.10:8765",
+            "198.18.23.10:8765 in TCP 198.18.23.73:8765: "
+            "kernel weight 1 -> 0 (drained: no new connections)",
+        ),
+        (
+            "198.18.23.4:8765",
+            "198.18.23.4:8765 in TCP 198.18.23.73:8765 and TCP 198.18.23.74:8765: "
+            "keepalived's effective weight 1 -> 0",
+        ),
+    ]
+
+
+def test_different_weight_changes_of_one_server_stay_apart() -> None:
+    keys = [ServiceKey.inet(Protocol.TCP, f"198.18.23.{70 + i}", 8765) for i in range(5)]
+    a = snap(1, *(svc(k, rs(RS4, weight=2)) for k in keys))
+    b = snap(2, *(svc(k, rs(RS4, weight=0 if i else 1)) for i, k in enumerate(keys)))
+    got = [e.message for e in events_between(a, b)]
+    assert got == [
+        "198.18.23.4:8765 in TCP 198.18.23.70:8765: kernel weight 2 -> 1",
+        "198.18.23.4:8765 in TCP 198.18.23.71:8765, TCP 198.18.23.72:8765 and 2 more "
+        "services: kernel weight 2 -> 0 (drained: no new connections)",
+    ]
