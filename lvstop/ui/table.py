@@ -146,6 +146,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self._widths: dict[str, int] = {c.key: c.width for c in self.columns}
         self._layout_width = -1
         self._base: Style | None = None
+        self._styles: dict[tuple[Style, str], Style] = {}
 
     # -- data ------------------------------------------------------------------
 
@@ -372,6 +373,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         # `rich_style` walks the ancestors' styles on every call: once per paint of
         # the table, not once per line.
         self._base = self.rich_style
+        self._styles = {}
         try:
             return super().render_lines(crop)
         finally:
@@ -380,7 +382,9 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         self._layout(width)
-        base = self._base if self._base is not None else self.rich_style
+        base = self._base
+        if base is None:  # outside a paint (tests): nothing remembered
+            base, self._styles = self.rich_style, {}
         if y == 0:
             return self._header_line(width, base)
         index = int(self.scroll_y) + y - 1
@@ -411,37 +415,50 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             segs.append(Segment(" " * (width - used), head))
         return Strip(segs).crop(0, width)
 
+    def _style(self, style: Style, component: str) -> Style:
+        """`style` + a component's style, remembered for the paint (every visible
+        cell asks for one; Textual looks component styles up by name each time)."""
+        key = (style, component)
+        got = self._styles.get(key)
+        if got is None:
+            got = self._styles[key] = style + self.get_component_rich_style(component)
+        return got
+
     def _row_line(self, row: R, index: int, width: int, base: Style) -> Strip:
         style = base
         if index == self.cursor:
-            style = base + self.get_component_rich_style("livetable--cursor")
+            style = self._style(base, "livetable--cursor")
         prev = self._previous(index, row)
+        if prev is row:
+            prev = None  # the same record: nothing moved
+        widths = self._widths
         segs: list[Segment] = []
+        append = segs.append
         used = 0
         for i, col in enumerate(self._visible):
             if i:
-                segs.append(Segment(" ", style))
+                append(Segment(" ", style))
                 used += 1
-            w = self._widths[col.key]
+            w = widths[col.key]
             value = col.get(row)
             text = col.fmt(value)
-            mark = ""
-            if col.marker and prev is not None and prev is not row:
-                old = col.get(prev)
-                if old is not None and value is not None and old != value:
-                    mark = "↑" if value > old else "↓"
             cell_style = style
             if col.tone is not None:
                 tone = col.tone(row)
                 if tone:
-                    cell_style = style + self.get_component_rich_style(f"livetable--{tone}")
+                    cell_style = self._style(style, f"livetable--{tone}")
             if col.marker:
+                mark = ""
+                if prev is not None:
+                    old = col.get(prev)
+                    if old is not None and value is not None and old != value:
+                        mark = "↑" if value > old else "↓"
                 # The last cell of a marker column is reserved, so numbers never shift.
-                segs.append(Segment(_fit(text, w - 1, col.align), cell_style))
+                append(Segment(_fit(text, w - 1, col.align), cell_style))
                 name = "livetable--up" if mark == "↑" else "livetable--down"
-                segs.append(Segment(mark or " ", style + self.get_component_rich_style(name)))
+                append(Segment(mark or " ", self._style(style, name)))
             else:
-                segs.append(Segment(_fit(text, w, col.align), cell_style))
+                append(Segment(_fit(text, w, col.align), cell_style))
             used += w
         if used < width:
             segs.append(Segment(" " * (width - used), style))
