@@ -67,6 +67,7 @@ _LAZY_RATES = 256
 """Real servers' rates computed one by one (the rows on screen) before `rates_of`
 computes all of them at once (a sort by a rate asks for every row's)."""
 _WEIGHT = attrgetter("weight")
+_STATS = attrgetter("stats")
 
 
 def _entry_changes(
@@ -239,11 +240,11 @@ class SnapshotDiff:
         """`Rates.between` for every paired server, inlined (the same arithmetic)."""
         dt = self.interval
         make = _make_rates
+        shared = self._shared
         for p in self._rs_pairs:
             key = p.key
-            for old, rs in zip(p.old, p.new, strict=True):
-                ident = (key, id(rs)) if self._shared else id(rs)
-                a, b = old.stats, rs.stats
+            idents = [(key, id(rs)) for rs in p.new] if shared else map(id, p.new)
+            for ident, a, b in zip(idents, map(_STATS, p.old), map(_STATS, p.new), strict=True):
                 if a is b:
                     cache[ident] = ZERO_RATES
                     continue
