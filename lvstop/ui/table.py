@@ -147,6 +147,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self._layout_width = -1
         self._base: Style | None = None
         self._styles: dict[tuple[Style, str], Style] = {}
+        self._row_style_cache: dict[Style, tuple[Segment, dict[str, Style], Style, Style]] = {}
 
     # -- data ------------------------------------------------------------------
 
@@ -374,6 +375,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         # the table, not once per line.
         self._base = self.rich_style
         self._styles = {}
+        self._row_style_cache = {}
         try:
             return super().render_lines(crop)
         finally:
@@ -384,7 +386,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self._layout(width)
         base = self._base
         if base is None:  # outside a paint (tests): nothing remembered
-            base, self._styles = self.rich_style, {}
+            base, self._styles, self._row_style_cache = self.rich_style, {}, {}
         if y == 0:
             return self._header_line(width, base)
         index = int(self.scroll_y) + y - 1
@@ -424,10 +426,22 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             got = self._styles[key] = style + self.get_component_rich_style(component)
         return got
 
+    def _row_styles(self, style: Style) -> tuple[Segment, dict[str, Style], Style, Style]:
+        """For rows drawn in `style` (plain or cursor): the column separator, the tone
+        styles, and the ↑ and ↓ marker styles; remembered for the paint."""
+        got = self._row_style_cache.get(style)
+        if got is None:
+            tones = {t: self._style(style, f"livetable--{t}") for t in TONES}
+            up, down = self._style(style, "livetable--up"), self._style(style, "livetable--down")
+            got = self._row_style_cache[style] = (Segment(" ", style), tones, up, down)
+        return got
+
     def _row_line(self, row: R, index: int, width: int, base: Style) -> Strip:
         style = base
         if index == self.cursor:
             style = self._style(base, "livetable--cursor")
+        sep, tones, up, down = self._row_styles(style)
+        blank_mark = Segment(" ", down)
         prev = self._previous(index, row)
         if prev is row:
             prev = None  # the same record: nothing moved
@@ -437,26 +451,26 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         used = 0
         for i, col in enumerate(self._visible):
             if i:
-                append(Segment(" ", style))
+                append(sep)
                 used += 1
             w = widths[col.key]
-            value = col.get(row)
+            get = col.get
+            value = get(row)
             text = col.fmt(value)
             cell_style = style
             if col.tone is not None:
                 tone = col.tone(row)
                 if tone:
-                    cell_style = self._style(style, f"livetable--{tone}")
+                    cell_style = tones.get(tone) or self._style(style, f"livetable--{tone}")
             if col.marker:
-                mark = ""
-                if prev is not None:
-                    old = col.get(prev)
-                    if old is not None and value is not None and old != value:
-                        mark = "↑" if value > old else "↓"
                 # The last cell of a marker column is reserved, so numbers never shift.
                 append(Segment(_fit(text, w - 1, col.align), cell_style))
-                name = "livetable--up" if mark == "↑" else "livetable--down"
-                append(Segment(mark or " ", self._style(style, name)))
+                mark = None
+                if prev is not None:
+                    old = get(prev)
+                    if old is not None and value is not None and old != value:
+                        mark = Segment("↑", up) if value > old else Segment("↓", down)
+                append(mark or blank_mark)
             else:
                 append(Segment(_fit(text, w, col.align), cell_style))
             used += w
