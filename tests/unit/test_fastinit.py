@@ -53,3 +53,33 @@ def test_refuses_classes_whose_init_does_more() -> None:
             positional_constructor(cls)
     with pytest.raises(TypeError, match="not a dataclass"):
         positional_constructor(int)
+
+
+def test_class_with_a_base_of_its_own_takes_the_descriptor_path() -> None:
+    class Mixin:
+        __slots__ = ()
+
+        def total(self) -> int:
+            return self.a + self.b  # type: ignore[attr-defined,no-any-return]
+
+    @dataclass(frozen=True, slots=True)
+    class Pair(Mixin):
+        a: int
+        b: int
+
+    made = positional_constructor(Pair)(2, 3)
+    assert type(made) is Pair and made == Pair(2, 3) and made.total() == 5
+
+
+def test_objects_are_born_with_their_real_class() -> None:
+    """No shadow class leaks: type, isinstance, pickling and dataclass helpers all agree."""
+    import dataclasses
+    import pickle
+
+    made = positional_constructor(Counters)(1, 2, 3, 4, 5)
+    assert type(made) is Counters and isinstance(made, Counters)
+    assert pickle.loads(pickle.dumps(made)) == made
+    assert dataclasses.replace(made, conns=9) == Counters(9, 2, 3, 4, 5)
+    assert dataclasses.asdict(made) == {
+        "conns": 1, "inpkts": 2, "outpkts": 3, "inbytes": 4, "outbytes": 5
+    }  # fmt: skip

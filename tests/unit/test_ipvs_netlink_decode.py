@@ -7,12 +7,18 @@ generic path always agree, including when the layout changes under the same leng
 
 from __future__ import annotations
 
+import errno
+import gc
 import socket
 import struct
+import sys
 
+import pytest
+
+from lvstop.errors import SourceError
 from lvstop.model import Family, Forward, Protocol
 from lvstop.sources import ipvs_netlink as nl
-from lvstop.sources.genl import GENL_HDR, NLMSG_HDR, nla, nla_nested
+from lvstop.sources.genl import GENL_HDR, NLMSG_HDR, GenlSocket, nla, nla_nested
 
 
 def _stats(conns: int, inpkts: int, inbytes: int, cps: int) -> tuple[bytes, bytes]:
@@ -263,3 +269,103 @@ def test_datagram_ending_in_done_is_left_to_the_walker() -> None:
     assert dec.decode_datagram(datagram, len(datagram), 7) is None
     positions, finished = GenlSocket.walk(datagram, len(datagram), 7)
     assert finished and len(positions) == 3
+
+
+# A fake IPVS socket for whole polls (also used by tests/bench/bench_decode.py).
+
+SEQ = 7  # what the test message builders put in every nlmsghdr
+DONE = NLMSG_HDR.pack(20, 3, 2, SEQ, 0) + bytes(4)
+ERROR_ENOENT = NLMSG_HDR.pack(36, 2, 0, SEQ, 0) + struct.pack("=i", -errno.ENOENT) + bytes(16)
+
+
+class FakeSock:
+    """Answers dumps from pre-built datagrams, one datagram per service's dests."""
+
+    family_id = 0x20
+
+    def __init__(self, services: int, dests: int, busy: bool) -> None:
+        self.services = bytearray()
+        self.dests: dict[bytes, bytearray] = {}
+        self.busy = busy
+        self.poll = 0  # dest dumps answered so far
+        self.fail_after: int | None = None  # answer ENOENT from this dest dump on
+        for i in range(services):
+            vip = f"198.19.{i // 250}.{i % 250 + 1}"
+            msg = svc_msg(vip, 80, ("rr", "wrr", "wlc", "lc")[i % 4], timeout=120, flags=3)
+            self.services += msg
+            v = nl._Decoder(nl.SERVICE_KEYS).decode(msg, 0, len(msg), SEQ)
+            datagram = bytearray()
+            for j in range(dests):
+                datagram += dest_msg(
+                    f"198.18.{100 + i % 40}.{j + 1}",
+                    80,
+                    (i + j) % 50,
+                    fwd=(0, 2, 3)[(i + j) % 3],
+                    conns=(i * j) % 7,
+                )
+            self.dests[nl._selector(v)] = datagram
+
+    def send(self, msg_type: int, cmd: int, version: int, payload: bytes, flags: int) -> int:
+        buf = self.services if cmd == nl.IPVS_CMD_GET_SERVICE else self.dests[payload]
+        if self.busy and cmd == nl.IPVS_CMD_GET_DEST:
+            buf = bytearray(buf)  # counters move on every poll: nothing can be reused
+            off = 0
+            while off < len(buf):  # bump each dest's last counter
+                end = off + int.from_bytes(buf[off : off + 4], sys.byteorder)
+                buf[end - 8 : end - 4] = (self.poll + 1).to_bytes(4, sys.byteorder)
+                off = end
+        if self.fail_after is not None and self.poll >= self.fail_after:
+            buf = bytearray(ERROR_ENOENT)
+            self.queue = [buf]
+            return SEQ
+        if cmd == nl.IPVS_CMD_GET_DEST:
+            self.poll += 1
+        self.queue = [buf, bytearray(DONE)]
+        return SEQ
+
+    def recv(self) -> tuple[memoryview, int]:
+        data = self.queue.pop(0)
+        return memoryview(data), len(data)
+
+    walk = staticmethod(GenlSocket.walk)
+
+
+def fake_reader(sock: FakeSock) -> nl.IpvsNetlink:
+    """An IpvsNetlink on a fake socket."""
+    r = object.__new__(nl.IpvsNetlink)
+    r._sock = sock  # type: ignore[assignment]
+    r._svc = nl._Decoder(nl.SERVICE_KEYS)
+    r._dest = nl._Decoder(nl.DEST_KEYS)
+    r._dest_cache = {}
+    return r
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_whole_poll_reuses_only_what_did_not_change(busy: bool) -> None:
+    sock = FakeSock(50, 10, busy)
+    r = fake_reader(sock)
+    first = r.read()
+    second = r.read()
+    assert len(second) == 50 and sum(len(s.real_servers) for s in second) == 500
+    fresh = fake_reader(FakeSock(50, 10, False)).read()
+    if busy:  # every counter moved: new objects with the new values
+        assert all(
+            a.real_servers[0] is not b.real_servers[0] for a, b in zip(first, second, strict=True)
+        )
+        assert second[0].real_servers[0].rates.outbps != first[0].real_servers[0].rates.outbps
+    else:  # nothing moved: the same objects, equal to a cold read
+        assert all(a.real_servers is b.real_servers for a, b in zip(first, second, strict=True))
+        assert second == fresh
+    assert gc.isenabled()
+
+
+def test_dump_error_mid_poll_is_one_clean_error() -> None:
+    """A dest dump failing mid-poll (the service was deleted meanwhile)."""
+    sock = FakeSock(20, 4, False)
+    r = fake_reader(sock)
+    sock.fail_after = 10
+    with pytest.raises(SourceError, match="IPVS netlink dump failed: No such file"):
+        r.read()
+    assert gc.isenabled()
+    sock.fail_after = None
+    assert len(r.read()) == 20
