@@ -124,6 +124,11 @@ class LiveDirector:
             )
 
     @property
+    def reads_keepalived(self) -> bool:
+        """keepalived is read (so a snapshot without it means "not read yet")."""
+        return self._keepalived is not None
+
+    @property
     def capabilities(self) -> Capabilities:
         if self._write:
             return Capabilities(True)

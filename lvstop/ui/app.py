@@ -18,12 +18,12 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.theme import Theme
-from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.widgets import ContentSwitcher, Input, Static
 
 from lvstop.actions.base import ActionRefused, Confirm, Description
 from lvstop.actions.run import execute
@@ -31,6 +31,7 @@ from lvstop.errors import LvstopError
 from lvstop.feed import Feed, Update
 from lvstop.model.events import Event, EventKind
 from lvstop.ui.header import HeaderBar
+from lvstop.ui.keybar import KeyBar, KeyHint
 from lvstop.ui.keys import ACTIONS, VIEW_TITLES, VIEWS, KeyAction, find_command
 from lvstop.ui.operate import VRRP_ACTIONS, WEIGHT_ACTIONS, Operator
 from lvstop.ui.rows import InstanceRow, RealServerRow
@@ -51,6 +52,12 @@ TABLE_KEYS = (
     ("PgUp PgDn Home End", "page, first, last row"),
     ("click a column title", "sort by it (again: reverse)"),
 )
+
+
+LINE_OPENERS = frozenset({"filter", "command"})
+"""Actions bound with priority: the app handles their key before it is passed to the
+table, so the keys typed right after `/` (one burst from a fast typist or a paste)
+land in the line instead of the table."""
 
 
 class _Arrived(Message):
@@ -179,8 +186,11 @@ class LvstopApp(App[None]):
     CSS = """
     Screen { layout: vertical; }
     ContentSwitcher { height: 1fr; }
-    #line { dock: bottom; height: 1; border: none; padding: 0 1; background: $boost; }
-    #line.-hidden { display: none; }
+    #line-box { height: 1; background: $boost; padding: 0 1; }
+    #line-box.-hidden { display: none; }
+    #line-prompt { width: 2; color: $accent; text-style: bold; }
+    #line { width: 1fr; height: 1; border: none; padding: 0; background: $boost; }
+    #line:focus { border: none; background: $boost; }
     """
 
     def __init__(
@@ -198,8 +208,10 @@ class LvstopApp(App[None]):
         wall_clock: Callable[[], float] = time.time,
         live: bool = True,
         operator: Operator | None = None,
+        keepalived: bool = False,
     ) -> None:
         super().__init__()
+        self.keepalived = keepalived  # the director reads keepalived (see awaiting_keepalived)
         self._wall_clock = wall_clock
         self.operator = operator
         self.feed = feed
@@ -218,15 +230,18 @@ class LvstopApp(App[None]):
         self._inbox_lock = threading.Lock()
         self._stop = threading.Event()
         self._line_mode: str | None = None  # "filter" | "command" while the line is open
+        self._filter_before = ""  # the filter when the line was opened (Esc restores it)
         for a in actions:
             if a.name == "palette":
                 continue  # Textual's own ctrl+p binding opens it
-            self.bind(
+            # App.bind() has no `priority`; the map it writes to does.
+            self._bindings.bind(
                 a.key,
                 f"run('{a.name}')",
                 description=a.description,
                 show=a.footer,
                 key_display=a.key_display,
+                priority=a.name in LINE_OPENERS,
             )
 
     @property
@@ -242,13 +257,17 @@ class LvstopApp(App[None]):
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         with ContentSwitcher(initial="view-services"):
-            yield ServicesView(self.state, id="view-services")
-            yield ServersView(self.state, id="view-servers")
+            yield ServicesView(self.state, id="view-services", awaiting=self.awaiting_keepalived)
+            yield ServersView(self.state, id="view-servers", awaiting=self.awaiting_keepalived)
             yield VrrpView(self.state, id="view-vrrp")
             yield ConnsView(self.state, id="view-conns")
             yield EventsView(self.state, id="view-events")
-        yield Input(id="line", classes="-hidden")
-        yield Footer()
+        # The filter / command line sits between the view and the key bar (a docked
+        # line would be drawn under the key bar, so what is typed would not show).
+        with Horizontal(id="line-box", classes="-hidden"):
+            yield Static("/", id="line-prompt")
+            yield Input(id="line", select_on_focus=False)
+        yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         for t in self._themes:
@@ -265,10 +284,18 @@ class LvstopApp(App[None]):
         for w in self.startup_warnings:
             self.notify(w, title="lvstop", severity="warning", timeout=20)
         self._redraw()
+        self._show_keys()
         self.current_view().tables()[0].focus()
         if self.live:
             self.set_interval(1.0, self._tick)
             self._poll_loop()
+
+    def awaiting_keepalived(self) -> bool:
+        """The director reads keepalived but its first reading is not here yet (it
+        runs in the background and can take a while): roles and health are unknown,
+        which the views must not show as "-" (no role, no checker)."""
+        snap = self.state.snapshot
+        return self.keepalived and snap is not None and snap.keepalived is None
 
     def current_view(self) -> View:
         return self.query_one(f"#view-{self.view}", View)
@@ -319,7 +346,12 @@ class LvstopApp(App[None]):
         self._show_header()
 
     def _show_header(self) -> None:
-        self.query_one(HeaderBar).show(self.state, read_only=self.read_only, paused=self.paused)
+        self.query_one(HeaderBar).show(
+            self.state,
+            read_only=self.read_only,
+            paused=self.paused,
+            awaiting=self.awaiting_keepalived(),
+        )
 
     def _redraw(self) -> None:
         self._show_header()
@@ -344,8 +376,15 @@ class LvstopApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "run" and parameters:
             a = self.by_name.get(str(parameters[0]))
+            if a is not None and a.name in LINE_OPENERS and not self._may_open_line():
+                return False  # the key is typed into whatever input has it
             return a is not None and self.allowed(a)
         return True
+
+    def _may_open_line(self) -> bool:
+        """`/` and `:` are priority keys (see LINE_OPENERS): they act only on the main
+        screen with no line open, and are plain characters everywhere else."""
+        return self._line_mode is None and len(self.screen_stack) == 1
 
     def action_run(self, name: str) -> None:
         self.run_named(name)
@@ -495,8 +534,8 @@ class LvstopApp(App[None]):
                 self.run_named("poll")
         self._close_line()
         self._redraw()
+        self._show_keys()
         self.call_after_refresh(self._focus_view)
-        self.refresh_bindings()
 
     def _focus_view(self) -> None:
         self.current_view().tables()[0].focus()
@@ -508,8 +547,10 @@ class LvstopApp(App[None]):
 
     def _back(self) -> None:
         if self._line_mode is not None:
+            # Esc on the line cancels the edit: the filter it was opened on comes back
+            # (none, for a new filter); a second Esc clears that one too.
             if self._line_mode == "filter":
-                self._set_filter("")
+                self._set_filter(self._filter_before)
             self._close_line()
             return
         table = self.current_table()
@@ -538,7 +579,7 @@ class LvstopApp(App[None]):
             held, self._held = self._held, []
             self.apply_updates(held)
         self._show_header()
-        self.refresh_bindings()
+        self._show_keys()
 
     def set_theme(self, name: str) -> None:
         if name not in self.available_themes:
@@ -549,26 +590,36 @@ class LvstopApp(App[None]):
     # -- the filter / command line ------------------------------------------------
 
     def _open_line(self, mode: str, value: str) -> None:
+        """Show the line with a prompt and a cursor and focus it at once (a deferred
+        focus would let keys typed right after `/` reach the table instead)."""
         line = self.query_one("#line", Input)
         self._line_mode = mode
+        self._filter_before = value if mode == "filter" else ""
+        self.query_one("#line-prompt", Static).update("/" if mode == "filter" else ":")
         line.placeholder = (
-            "filter rows (Enter keeps it, Esc clears)"
+            "type to filter rows · Enter keeps it · Esc cancels"
             if mode == "filter"
-            else "command: services, servers, vrrp, conns, events, sort COL, filter TEXT, "
-            "theme NAME, pause, quit"
+            else "services servers vrrp conns events · sort COL · filter TEXT · theme NAME"
         )
         line.value = value
-        line.remove_class("-hidden")
-        line.focus()
+        line.cursor_position = len(value)
+        box = self.query_one("#line-box")
+        box.remove_class("-hidden")
+        box.display = True
+        self.screen.set_focus(line)
+        self._show_keys()
 
     def _close_line(self) -> None:
         if self._line_mode is None:
             return
         self._line_mode = None
         line = self.query_one("#line", Input)
-        line.add_class("-hidden")
+        box = self.query_one("#line-box")
+        box.add_class("-hidden")
+        box.display = False
         line.value = ""
-        self.call_after_refresh(self._focus_view)
+        self._focus_view()
+        self._show_keys()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if self._line_mode == "filter":
@@ -576,9 +627,55 @@ class LvstopApp(App[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         mode = self._line_mode
+        if mode == "filter":
+            self._set_filter(event.value.strip())
         self._close_line()
         if mode == "command":
             self.run_command(event.value)
+
+    # -- the key bar ---------------------------------------------------------------
+
+    def key_hints(self) -> list[KeyHint]:
+        """What the key bar offers right now: the line's keys while it is open, else
+        the allowed actions of this view (the current view marked)."""
+        if self._line_mode == "filter":
+            return [
+                KeyHint("Enter", "keep filter", "app.line_key('enter')", rank=0),
+                KeyHint("Esc", "cancel", "app.line_key('escape')", rank=0),
+            ]
+        if self._line_mode == "command":
+            return [
+                KeyHint("Enter", "run", "app.line_key('enter')", rank=0),
+                KeyHint("Esc", "cancel", "app.line_key('escape')", rank=0),
+            ]
+        hints = []
+        for a in self.allowed_actions():
+            if not a.footer:
+                continue
+            label = a.description
+            if a.name == "pause" and self.paused:
+                label = "Resume"
+            hints.append(
+                KeyHint(
+                    a.key_display,
+                    label,
+                    f"app.run('{a.name}')",
+                    short=a.short,
+                    rank=a.rank,
+                    current=a.name == f"view.{self.view}",
+                )
+            )
+        return hints
+
+    def _show_keys(self) -> None:
+        self.query_one(KeyBar).show(self.key_hints())
+
+    async def action_line_key(self, key: str) -> None:
+        """A click on the line's Enter / Esc hints."""
+        if key == "escape":
+            self._back()
+        elif self._line_mode is not None:
+            await self.query_one("#line", Input).action_submit()
 
     def run_command(self, text: str) -> None:
         """A `:` command: an action's command word, optionally with an argument."""
