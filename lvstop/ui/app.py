@@ -231,6 +231,7 @@ class LvstopApp(App[None]):
         self._stop = threading.Event()
         self._line_mode: str | None = None  # "filter" | "command" while the line is open
         self._filter_before = ""  # the filter when the line was opened (Esc restores it)
+        self._line_from: LiveTable[Any] | None = None  # the table the line was opened on
         for a in actions:
             if a.name == "palette":
                 continue  # Textual's own ctrl+p binding opens it
@@ -301,8 +302,11 @@ class LvstopApp(App[None]):
         return self.query_one(f"#view-{self.view}", View)
 
     def current_table(self) -> LiveTable[Any]:
-        """The table keys act on: the focused one of this view, else its first."""
+        """The table keys act on: the focused one of this view (while the line is open,
+        the one it was opened on), else its first."""
         tables = self.current_view().tables()
+        if self._line_mode is not None and self._line_from in tables:
+            return self._line_from
         focused = self.focused
         for t in tables:
             if t is focused:
@@ -560,8 +564,12 @@ class LvstopApp(App[None]):
             self.switch_view("services")
 
     def _set_filter(self, text: str) -> None:
-        self.current_table().set_filter(text)
+        table = self.current_table()
+        had = bool(table.filter_text)
+        table.set_filter(text)
         self.current_view().refresh_from(self.state)
+        if had != bool(text):
+            self._show_keys()
 
     def _sort_named(self, name: str) -> None:
         table = self.current_table()
@@ -593,6 +601,7 @@ class LvstopApp(App[None]):
         """Show the line with a prompt and a cursor and focus it at once (a deferred
         focus would let keys typed right after `/` reach the table instead)."""
         line = self.query_one("#line", Input)
+        self._line_from = self.current_table()  # the keys return to it
         self._line_mode = mode
         self._filter_before = value if mode == "filter" else ""
         self.query_one("#line-prompt", Static).update("/" if mode == "filter" else ":")
@@ -618,7 +627,12 @@ class LvstopApp(App[None]):
         box.add_class("-hidden")
         box.display = False
         line.value = ""
-        self._focus_view()
+        # Synchronously (a `:sort` runs right after this), and back to the table the
+        # line was opened from: the second table of a view keeps the keys.
+        back = self._line_from
+        if back is None or back not in self.current_view().tables():
+            back = self.current_view().tables()[0]
+        self.screen.set_focus(back)
         self._show_keys()
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -650,6 +664,13 @@ class LvstopApp(App[None]):
             ]
         hints = []
         for a in self.allowed_actions():
+            if a.name == "back":
+                # Esc matters only when there is somewhere to go back to.
+                if self.current_table().filter_text:
+                    hints.append(KeyHint("Esc", "Clear filter", "app.run('back')", rank=1))
+                elif self.view != "services":
+                    hints.append(KeyHint("Esc", "Back", "app.run('back')", rank=2))
+                continue
             if not a.footer:
                 continue
             label = a.description

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from typing import Any
 
@@ -236,3 +237,66 @@ async def test_without_keepalived_a_missing_role_stays_a_dash(
         await pilot.pause()
         assert c.rows("role") == ["-"] * 4
         assert "reading" not in caption(c) and "reading" not in header(c)
+
+
+# -- sort and reverse on every column of every table ----------------------------------
+
+
+def _ordered(values: list[Any], reverse: bool) -> bool:
+    return all((b <= a) if reverse else (a <= b) for a, b in itertools.pairwise(values))
+
+
+async def test_every_column_of_every_table_sorts_and_reverses(
+    make_console: ConsoleFactory,
+) -> None:
+    """`:sort COLUMN` then `r` on each table of each view (the second table of a view
+    gets the keys once it has the focus). The first two columns of a table go through
+    the keys, the rest through `run_command` (the same path, minus 10 key presses)."""
+    c = make_console()
+    async with c.app.run_test(size=(200, 60)) as pilot:
+        c.poll(0)
+        c.poll(1)
+        c.poll(44)  # a failed, removed real server: mixed health, absent rows
+        checked = 0
+        for key in "12345":
+            await pilot.press(key)
+            await pilot.pause()
+            for table in c.app.current_view().tables():
+                table.focus()
+                await pilot.pause()
+                assert c.app.current_table() is table
+                rows_before = len(table.rows)
+                for i, col in enumerate(table.columns):
+                    if i < 2:
+                        await pilot.press("colon", *f"sort {col.key}", "enter")
+                    else:
+                        c.app.run_command(f"sort {col.key}")
+                    assert table.sort_key == col.key, (c.app.view, col.key)
+                    for _ in range(2):
+                        values = [col.sort(col.get(r)) for r in table.rows]
+                        assert _ordered(values, table.reverse), (c.app.view, col.key, values)
+                        assert len(table.rows) == rows_before  # reordered, nothing lost
+                        await pilot.press("r")
+                    checked += 1
+        assert checked >= 60  # every column of the 8 tables
+
+
+async def test_filter_and_sort_act_on_the_focused_second_table(
+    make_console: ConsoleFactory,
+) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        c.poll(5)
+        await pilot.press("3")
+        await pilot.pause()
+        wire = c.app.query_one("#vrrp-wire")
+        instances = c.app.query_one("#vrrp-instances")
+        wire.focus()
+        await pilot.pause()
+        await pilot.press("slash", *".44", "enter")
+        assert [r.speaker.source for r in wire.rows] == ["198.18.23.44"]
+        assert instances.filter_text == "" and len(instances.rows) == 2
+        assert c.app.focused is wire  # the keys came back to it
+        await pilot.press("colon", *"sort source", "enter")
+        assert wire.sort_key == "source" and instances.sort_key != "source"

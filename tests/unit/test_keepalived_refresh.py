@@ -13,6 +13,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,12 +37,22 @@ class ScriptedReader(KeepalivedReader):
         self.fail: Exception | None = None
         self.state = VrrpState.BACKUP
         self.calls: list[bool] = []
+        self.early: list[bool] = []  # per call: was an on_roles callback given
+        self.roles_first = False  # call on_roles before the delay (JSON dump in first)
         self.release = threading.Event()
         self.release.set()
 
-    def collect(self, *, urgent: bool = False) -> KeepalivedReading:
+    def collect(
+        self,
+        *,
+        urgent: bool = False,
+        on_roles: Callable[[KeepalivedReading], None] | None = None,
+    ) -> KeepalivedReading:
         self.calls.append(urgent)
+        self.early.append(on_roles is not None)
         started = time.monotonic()
+        if on_roles is not None and self.roles_first:
+            on_roles(self.reading(started))
         time.sleep(self.delay)
         self.release.wait(10)
         if self.fail is not None:
@@ -239,6 +250,30 @@ def test_urgent_read_shows_the_roles_before_the_slow_full_read() -> None:
             time.sleep(0.01)
         assert time.monotonic() - began < 1.5  # not after the 3 s full read
         assert reader.calls == [False, True]  # the full read still ran, urgently
+    finally:
+        refresher.stop(timeout=5)
+
+
+def test_first_read_shows_the_roles_before_the_slow_dumps_are_in() -> None:
+    """The console's first reading: the roles arrive with the JSON dump, not after the
+    STATS/DATA dumps (here 3 s); later reads publish only whole readings."""
+    reader = ScriptedReader(delay=3.0)
+    reader.roles_first = True
+    changes: list[float] = []
+    refresher = KeepalivedRefresher(reader, period=0.05, on_change=lambda: changes.append(0))
+    began = time.monotonic()
+    refresher.start()
+    try:
+        first = refresher.latest(wait=2)
+        assert first is not None and first.instances[0].state is VrrpState.BACKUP
+        assert time.monotonic() - began < 1.5
+        assert changes  # the poller is woken for it
+        reader.delay = 0.0
+        refresher.demand()
+        deadline = time.monotonic() + 6
+        while len(reader.early) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reader.early[:2] == [True, False]
     finally:
         refresher.stop(timeout=5)
 
