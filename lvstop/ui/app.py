@@ -186,8 +186,7 @@ class LvstopApp(App[None]):
     CSS = """
     Screen { layout: vertical; }
     ContentSwitcher { height: 1fr; }
-    #line-box { height: 1; background: $boost; padding: 0 1; }
-    #line-box.-hidden { display: none; }
+    #line-box { height: 1; background: $boost; padding: 0 1; display: none; }
     #line-prompt { width: 2; color: $accent; text-style: bold; }
     #line { width: 1fr; height: 1; border: none; padding: 0; background: $boost; }
     #line:focus { border: none; background: $boost; }
@@ -265,7 +264,7 @@ class LvstopApp(App[None]):
             yield EventsView(self.state, id="view-events")
         # The filter / command line sits between the view and the key bar (a docked
         # line would be drawn under the key bar, so what is typed would not show).
-        with Horizontal(id="line-box", classes="-hidden"):
+        with Horizontal(id="line-box"):
             yield Static("/", id="line-prompt")
             yield Input(id="line", select_on_focus=False)
         yield KeyBar(id="keys")
@@ -612,9 +611,7 @@ class LvstopApp(App[None]):
         )
         line.value = value
         line.cursor_position = len(value)
-        box = self.query_one("#line-box")
-        box.remove_class("-hidden")
-        box.display = True
+        self.query_one("#line-box").display = True  # inline style: at once, not next frame
         self.screen.set_focus(line)
         self._show_keys()
 
@@ -623,9 +620,7 @@ class LvstopApp(App[None]):
             return
         self._line_mode = None
         line = self.query_one("#line", Input)
-        box = self.query_one("#line-box")
-        box.add_class("-hidden")
-        box.display = False
+        self.query_one("#line-box").display = False
         line.value = ""
         # Synchronously (a `:sort` runs right after this), and back to the table the
         # line was opened from: the second table of a view keeps the keys.
@@ -725,6 +720,8 @@ class LvstopApp(App[None]):
             lines.append(f"  [b $accent]{a.key_display:<8}[/] {a.description}{words}")
         for keys, what in TABLE_KEYS:
             lines.append(f"  [b $accent]{keys:<8}[/] {what}")
+        if len(self.current_view().tables()) > 1:
+            lines.append(f"  [b $accent]{'Tab':<8}[/] the other table (/ : r act on the focused)")
         hidden = [a for a in self.actions if a.writes]
         if self.read_only:
             lines += ["", f"[$warning]READ-ONLY[/]: {self.read_only_reason}"]

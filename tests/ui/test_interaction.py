@@ -14,6 +14,7 @@ from textual.widgets import Input
 from lvstop.model.capabilities import Capabilities
 from lvstop.model.snapshot import Snapshot
 from lvstop.sources.simulated import SimulatedDirector
+from lvstop.ui.app import HelpScreen
 from lvstop.ui.header import HeaderBar
 from lvstop.ui.keybar import KeyBar, KeyHint, bar_markup, fit
 from lvstop.ui.views import READING
@@ -72,6 +73,20 @@ async def test_key_bar_at_80_columns_keeps_the_views_help_and_palette(
         for word in ("1 Svc", "2 RS", "3 VRRP", "4 Conns", "5 Ev", "/ Filter", "? Help"):
             assert word in text, text
         assert text.rstrip().endswith("^p palette")
+
+
+async def test_key_bar_entries_are_clickable(make_console: ConsoleFactory) -> None:
+    c = make_console()
+    async with c.app.run_test(size=(80, 24)) as pilot:
+        c.poll(0)
+        await pilot.pause()
+        text = bar(c)
+        await pilot.click(KeyBar, offset=(text.index("3 VRRP") + 2, 0))
+        await pilot.pause()
+        assert c.app.view == "vrrp"
+        await pilot.click(KeyBar, offset=(text.index("palette") + 1, 0))
+        await pilot.pause()
+        assert type(c.app.screen).__name__ == "CommandPalette"
 
 
 def test_fit_shortens_then_drops_by_rank() -> None:
@@ -292,8 +307,14 @@ async def test_filter_and_sort_act_on_the_focused_second_table(
         await pilot.pause()
         wire = c.app.query_one("#vrrp-wire")
         instances = c.app.query_one("#vrrp-instances")
-        wire.focus()
+        await pilot.press("tab")
+        assert c.app.focused is wire
+        await pilot.press("question_mark")
+        help_screen = c.app.screen
+        assert isinstance(help_screen, HelpScreen) and "the other table" in help_screen.text
+        await pilot.press("escape")
         await pilot.pause()
+        assert c.app.focused is wire
         await pilot.press("slash", *".44", "enter")
         assert [r.speaker.source for r in wire.rows] == ["198.18.23.44"]
         assert instances.filter_text == "" and len(instances.rows) == 2

@@ -13,9 +13,9 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,22 +37,12 @@ class ScriptedReader(KeepalivedReader):
         self.fail: Exception | None = None
         self.state = VrrpState.BACKUP
         self.calls: list[bool] = []
-        self.early: list[bool] = []  # per call: was an on_roles callback given
-        self.roles_first = False  # call on_roles before the delay (JSON dump in first)
         self.release = threading.Event()
         self.release.set()
 
-    def collect(
-        self,
-        *,
-        urgent: bool = False,
-        on_roles: Callable[[KeepalivedReading], None] | None = None,
-    ) -> KeepalivedReading:
+    def collect(self, *, urgent: bool = False) -> KeepalivedReading:
         self.calls.append(urgent)
-        self.early.append(on_roles is not None)
         started = time.monotonic()
-        if on_roles is not None and self.roles_first:
-            on_roles(self.reading(started))
         time.sleep(self.delay)
         self.release.wait(10)
         if self.fail is not None:
@@ -254,30 +244,6 @@ def test_urgent_read_shows_the_roles_before_the_slow_full_read() -> None:
         refresher.stop(timeout=5)
 
 
-def test_first_read_shows_the_roles_before_the_slow_dumps_are_in() -> None:
-    """The console's first reading: the roles arrive with the JSON dump, not after the
-    STATS/DATA dumps (here 3 s); later reads publish only whole readings."""
-    reader = ScriptedReader(delay=3.0)
-    reader.roles_first = True
-    changes: list[float] = []
-    refresher = KeepalivedRefresher(reader, period=0.05, on_change=lambda: changes.append(0))
-    began = time.monotonic()
-    refresher.start()
-    try:
-        first = refresher.latest(wait=2)
-        assert first is not None and first.instances[0].state is VrrpState.BACKUP
-        assert time.monotonic() - began < 1.5
-        assert changes  # the poller is woken for it
-        reader.delay = 0.0
-        refresher.demand()
-        deadline = time.monotonic() + 6
-        while len(reader.early) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert reader.early[:2] == [True, False]
-    finally:
-        refresher.stop(timeout=5)
-
-
 def test_a_notify_fifo_line_wakes_the_poller_and_rereads(tmp_path: Path) -> None:
     """The FIFO named in global_defs is watched: a line keepalived writes there is an
     urgent re-read plus a "notify" wake (a real FIFO; keepalived itself in the lab)."""
@@ -317,3 +283,42 @@ def test_a_notify_fifo_line_wakes_the_poller_and_rereads(tmp_path: Path) -> None
         refresher.stop(timeout=3)
         os.close(keepalived_end)
     assert not refresher._fifos  # stopped with the refresher
+
+
+def test_configuration_loads_while_the_dumps_are_awaited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read's two slow parts overlap: parsing the configuration (CPU) and waiting
+    for keepalived's dumps. Each part here waits for the other to have started; run
+    one after the other, the first would wait in vain."""
+    from types import SimpleNamespace
+
+    from lvstop.sources.keepalived.runtime import processes
+
+    procs = KeepalivedProcesses(
+        (KeepalivedProcess("parent", 1, True), KeepalivedProcess("checker", 2, True))
+    )
+    daemon = SimpleNamespace(problems=(), processes=procs)
+    monkeypatch.setattr(processes, "local_daemon", lambda: daemon)
+    config_started, dumps_started = threading.Event(), threading.Event()
+    overlapped: list[str] = []
+
+    class Both(KeepalivedReader):
+        def _load_config(self, d: Any, errors: list[str], notes: list[str]) -> Any:
+            config_started.set()
+            if dumps_started.wait(3):
+                overlapped.append("config")
+            errors.append("config problem")
+            return None, "/etc/keepalived/keepalived.conf"
+
+        def _dumps(self, d: Any, errors: list[str], urgent: bool = False) -> Any:
+            dumps_started.set()
+            if config_started.wait(3):
+                overlapped.append("dumps")
+            errors.append("dump problem")
+            return (), None
+
+    reading = Both(wire=False).collect()
+    assert sorted(overlapped) == ["config", "dumps"]
+    assert reading.errors == ("config problem", "dump problem")  # the usual order
+    assert reading.config_file == "/etc/keepalived/keepalived.conf"

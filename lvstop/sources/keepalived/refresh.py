@@ -10,8 +10,7 @@ reading with its fresh IPVS table (`KeepalivedReader.join_reading`), with its ag
 A read that gets nothing from a running keepalived keeps the previous reading's
 roles and health (`KeepalivedReading.carry_over`), older and with the errors.
 
-The very first read publishes the roles from the JSON dump before the STATS and DATA
-dumps are in. Reads are on demand (a poll asks and the reading is older than `period`), or urgent
+Reads are on demand (a poll asks and the reading is older than `period`), or urgent
 (a VIP moved, a notify-FIFO line arrived: read now, past the dump rate limit down to
 `URGENT_INTERVAL`; the roles alone first, from one dump, then everything). A
 reading that changes what a user sees (see `KeepalivedReading.signature`) calls
@@ -146,14 +145,10 @@ class KeepalivedRefresher:
                     return
                 urgent, self._urgent, self._demand = self._urgent, False, False
                 self._reading_since = time.monotonic()
-                first = self._latest is None
             if urgent:
                 self._quick()
             try:
-                # The very first reading: show the roles as soon as the JSON dump is
-                # in, not only once the slower STATS and DATA dumps are.
-                early = self._first_roles if first else None
-                reading = self.reader.collect(urgent=urgent, on_roles=early)
+                reading = self.reader.collect(urgent=urgent)
                 error = None
             except Exception as exc:  # keep the last reading, say why it is old
                 log.debug("keepalived read failed", exc_info=True)
@@ -178,20 +173,6 @@ class KeepalivedRefresher:
                     self._on_change()
                 except Exception:
                     log.exception("keepalived refresher: on_change failed")
-
-    def _first_roles(self, partial: KeepalivedReading) -> None:
-        """`collect`'s early partial reading (roles, no health), published only while
-        there is no reading at all; the full one replaces it moments later."""
-        with self._cond:
-            if self._stopped or self._latest is not None:
-                return
-            self._latest = partial
-            self._cond.notify_all()
-        if self._on_change is not None:
-            try:
-                self._on_change()
-            except Exception:
-                log.exception("keepalived refresher: on_change failed")
 
     def _quick(self) -> None:
         """After a VIP move: the roles alone first (one dump), shown at once; the

@@ -20,7 +20,7 @@ import ipaddress
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -429,18 +429,15 @@ class KeepalivedReader:
         """One-shot: read keepalived now and join it with this IPVS table."""
         return self.join_reading(self.collect(), services, addresses)
 
-    def collect(
-        self,
-        *,
-        urgent: bool = False,
-        on_roles: Callable[[KeepalivedReading], None] | None = None,
-    ) -> KeepalivedReading:
+    def collect(self, *, urgent: bool = False) -> KeepalivedReading:
         """The slow part of a read: processes, configuration, dumps (up to a few
         seconds when keepalived writes nothing). `urgent` (something just changed,
         e.g. a VIP moved) lets the dumps past their rate limit, down to
-        `URGENT_INTERVAL`. `on_roles` gets a partial reading (roles, priorities and
-        VIPs from the JSON dump; no counters, no health) as soon as that dump is in,
-        while the slower STATS and DATA dumps are still being written."""
+        `URGENT_INTERVAL`.
+
+        The configuration is (re)loaded while the dumps are awaited: parsing it is
+        CPU work, the dumps are waiting on keepalived, so the first read (the
+        console's launch) costs the slower of the two instead of their sum."""
         from lvstop.sources.keepalived.runtime.processes import local_daemon
 
         with self._lock:
@@ -462,38 +459,30 @@ class KeepalivedReader:
                     for p in daemon.processes.processes
                     if not p.alive
                 )
-            config, config_file = self._load_config(daemon, errors, notes)
-            self._config_shown = config_file
             instances: tuple[VrrpInstance, ...] = ()
             check: CheckData | None = None
-            if daemon is not None:
-                early = None
-                if on_roles is not None:
-                    processes = daemon.processes
-
-                    def early(instances: tuple[VrrpInstance, ...]) -> None:
-                        on_roles(
-                            KeepalivedReading(
-                                processes=processes,
-                                config=config,
-                                config_file=config_file,
-                                instances=instances,
-                                check=None,
-                                notes=tuple(notes),
-                                errors=tuple(errors),
-                                started=started,
-                                read_at=time.monotonic(),
-                            )
-                        )
-
-                instances, check = self._dumps(daemon, errors, urgent, early)
-                if (
-                    check is None
-                    and config is not None
-                    and config.virtual_servers
-                    and not daemon.processes.alive("checker")
-                ):
-                    errors.append("keepalived's checker process is not running: health unknown")
+            if daemon is None:
+                config, config_file = self._load_config(daemon, errors, notes)
+            else:
+                # Own lists for the configuration's problems, appended first as before.
+                cfg_errors: list[str] = []
+                cfg_notes: list[str] = []
+                dump_errors: list[str] = []
+                with ThreadPoolExecutor(1, thread_name_prefix="keepalived-conf") as pool:
+                    loading = pool.submit(self._load_config, daemon, cfg_errors, cfg_notes)
+                    instances, check = self._dumps(daemon, dump_errors, urgent)
+                    config, config_file = loading.result()
+                errors.extend(e for e in dict.fromkeys(cfg_errors + dump_errors) if e not in errors)
+                notes += cfg_notes
+            self._config_shown = config_file
+            if (
+                daemon is not None
+                and check is None
+                and config is not None
+                and config.virtual_servers
+                and not daemon.processes.alive("checker")
+            ):
+                errors.append("keepalived's checker process is not running: health unknown")
             return KeepalivedReading(
                 processes=daemon.processes if daemon is not None else NO_PROCESSES,
                 config=config,
@@ -568,14 +557,9 @@ class KeepalivedReader:
     # Dumps --------------------------------------------------------------------
 
     def _dumps(
-        self,
-        daemon: KeepalivedDaemon,
-        errors: list[str],
-        urgent: bool = False,
-        early: Callable[[tuple[VrrpInstance, ...]], None] | None = None,
+        self, daemon: KeepalivedDaemon, errors: list[str], urgent: bool = False
     ) -> tuple[tuple[VrrpInstance, ...], CheckData | None]:
-        """JSON, STATS and DATA (VRRP + checker) dumps, merged; problems become errors.
-        `early` gets the JSON dump's instances while the other two are pending."""
+        """JSON, STATS and DATA (VRRP + checker) dumps, merged; problems become errors."""
         from lvstop.sources.keepalived.runtime.dumps import DumpRequester
 
         ident = (daemon.parent_pid, daemon.parent_started, daemon.processes)
@@ -592,8 +576,6 @@ class KeepalivedReader:
             stats_f = pool.submit(req.stats, limit)
             data_f = pool.submit(req.data, limit)
             from_json = req.json(min_interval=limit)
-            if early is not None and from_json.value and not (stats_f.done() and data_f.done()):
-                early(merge_instances(from_json.value, {}, None))
             stats, data = stats_f.result(), data_f.result()
         for parsed in (from_json, stats, data):
             errors.extend(p for p in parsed.problems if p not in errors)
