@@ -37,7 +37,25 @@ if sys.argv[1] == "serial":
             return Inline(1)
         return real(max_workers, thread_name_prefix=thread_name_prefix)
     state.ThreadPoolExecutor = pool
+# A timeline of the slow steps, to see where the time to the first roles goes.
+from lvstop.director import LiveDirector as _LD
+from lvstop.sources.keepalived.state import KeepalivedReader
+trace = []
+def traced(cls, name):
+    plain = getattr(cls, name)
+    def wrapper(*args, **kwargs):
+        trace.append((round(time.monotonic() - start, 3), f"{name} start"))
+        try:
+            return plain(*args, **kwargs)
+        finally:
+            trace.append((round(time.monotonic() - start, 3), f"{name} end"))
+    setattr(cls, name, wrapper)
+for cls, name in ((KeepalivedReader, "collect"), (KeepalivedReader, "_load_config"),
+                  (KeepalivedReader, "_dumps"), (KeepalivedReader, "join_reading"),
+                  (_LD, "snapshot"), (_LD, "watch")):
+    traced(cls, name)
 d = LiveDirector()
+trace.append((round(time.monotonic() - start, 3), "director ready"))
 feed = Feed(d, interval=1.0)
 stop = threading.Event()
 seen = []
@@ -53,7 +71,7 @@ def on_update(u):
 threading.Timer(20, stop.set).start()
 feed.run(on_update, stop)
 d.close()
-print(json.dumps(seen))
+print(json.dumps({"updates": seen, "trace": trace}))
 """
 
 BREAKDOWN = r"""
@@ -85,8 +103,9 @@ def _run(seed: Topology, script: str, *args: str) -> object:
 def test_first_keepalived_read_brings_roles_and_health(seed: Topology) -> None:
     times: dict[str, dict[str, list[float]]] = {}
     for mode in ("serial", "overlap") * 3:
-        updates = _run(seed, LAUNCH, mode)
-        assert isinstance(updates, list)
+        result = _run(seed, LAUNCH, mode)
+        assert isinstance(result, dict)
+        updates, trace = result["updates"], result["trace"]
         last = updates[-1]
         assert last["roles"] == {"VI_1": "MASTER", "VI_2": "BACKUP"}, updates
         assert last["health"] > 0, updates
@@ -100,6 +119,9 @@ def test_first_keepalived_read_brings_roles_and_health(seed: Topology) -> None:
     for mode, got in times.items():
         cells = ", ".join(f"{k} {statistics.median(v) * 1000:.0f} ms" for k, v in got.items())
         print(f"  {mode:8} {cells}")
+    print("the last run's timeline (s from process start):")
+    for at, what in trace:
+        print(f"  {at:7.3f} {what}")
     parts = _run(seed, BREAKDOWN)
     assert isinstance(parts, dict)
     print("one cold keepalived read, part by part:")
