@@ -54,10 +54,9 @@ TABLE_KEYS = (
 )
 
 
-LINE_OPENERS = frozenset({"filter", "command"})
-"""Actions bound with priority: the app handles their key before it is passed to the
-table, so the keys typed right after `/` (one burst from a fast typist or a paste)
-land in the line instead of the table."""
+LINE_KEYS = frozenset({"back", "poll"})
+"""The only actions whose keys act while the filter/command line is open (Esc cancels,
+ctrl+r polls); every other key is typed into the line."""
 
 
 class _Arrived(Message):
@@ -241,8 +240,15 @@ class LvstopApp(App[None]):
                 description=a.description,
                 show=a.footer,
                 key_display=a.key_display,
-                priority=a.name in LINE_OPENERS,
+                # Priority: the app acts on the key when it reads it, in the order
+                # typed. A plain binding acts only after the key went to the focused
+                # table and back, so in a burst (`3` Tab `/`...) a later priority key
+                # or a focus change would overtake it.
+                priority=True,
             )
+        # Tab moves between a view's tables, a priority key too (same ordering reason).
+        self._bindings.bind("tab", "cycle_table(1)", show=False, priority=True)
+        self._bindings.bind("shift+tab", "cycle_table(-1)", show=False, priority=True)
 
     @property
     def read_only(self) -> bool:
@@ -377,17 +383,27 @@ class LvstopApp(App[None]):
         return [a for a in self.actions if self.allowed(a)]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cycle_table":
+            return len(self.screen_stack) == 1 and self._line_mode is None
         if action == "run" and parameters:
             a = self.by_name.get(str(parameters[0]))
-            if a is not None and a.name in LINE_OPENERS and not self._may_open_line():
-                return False  # the key is typed into whatever input has it
+            if a is not None and not self._takes_key(a):
+                return False  # the key goes on to the line, the dialog or the palette
             return a is not None and self.allowed(a)
         return True
 
-    def _may_open_line(self) -> bool:
-        """`/` and `:` are priority keys (see LINE_OPENERS): they act only on the main
-        screen with no line open, and are plain characters everywhere else."""
-        return self._line_mode is None and len(self.screen_stack) == 1
+    def action_cycle_table(self, step: int) -> None:
+        tables = self.current_view().tables()
+        here = self.current_table()
+        i = tables.index(here) if here in tables else 0
+        self.screen.set_focus(tables[(i + step) % len(tables)])
+
+    def _takes_key(self, a: KeyAction) -> bool:
+        """Our keys are priority keys: they act only on the main screen, and while the
+        line is open only those of LINE_KEYS do; anywhere else they are typed."""
+        if len(self.screen_stack) > 1:
+            return False
+        return self._line_mode is None or a.name in LINE_KEYS
 
     def action_run(self, name: str) -> None:
         self.run_named(name)
@@ -538,10 +554,9 @@ class LvstopApp(App[None]):
         self._close_line()
         self._redraw()
         self._show_keys()
-        self.call_after_refresh(self._focus_view)
-
-    def _focus_view(self) -> None:
-        self.current_view().tables()[0].focus()
+        # At once, not after the next frame: keys typed in the same burst as the view
+        # key (`3` Tab `/`...) must already reach the new view's table.
+        self.screen.set_focus(self.current_view().tables()[0])
 
     def _open(self) -> None:
         row = self.current_table().current

@@ -31,6 +31,17 @@ def bar(c: Console) -> str:
     return str(c.app.query_one(KeyBar).render())
 
 
+def burst(c: Console, *keys: tuple[str, str]) -> None:
+    """Keys as one read from the terminal: all queued before the first is handled
+    (the way the driver delivers them; Pilot's `press` waits after each key)."""
+    driver = c.app._driver
+    assert driver is not None
+    for key, char in keys:
+        event = events.Key(key, char)
+        event.set_sender(c.app)
+        driver.send_message(event)
+
+
 def caption(c: Console) -> str:
     return str(c.app.query_one(f"#view-{c.app.view} .caption").render())
 
@@ -138,12 +149,30 @@ async def test_keys_typed_in_one_burst_after_slash_land_in_the_line(
     async with c.app.run_test(size=(80, 24)) as pilot:
         c.poll(0)
         await pilot.pause()
-        for key, char in (("slash", "/"), ("7", "7"), ("3", "3")):
-            c.app.post_message(events.Key(key, char))
+        burst(c, ("slash", "/"), ("7", "7"), ("3", "3"))
         await pilot.pause()
         assert c.app.query_one("#line", Input).value == "73"
         assert c.app.view == "services"  # "3" did not switch to VRRP
         assert c.rows("service") == SERVICES[:2]
+
+
+async def test_a_burst_switching_view_then_table_then_filtering_lands_right(
+    make_console: ConsoleFactory,
+) -> None:
+    """`3`, Tab, `/.44` typed as one burst: the VRRP view, its wire table, filtered."""
+    c = make_console()
+    async with c.app.run_test(size=(160, 48)) as pilot:
+        c.poll(0)
+        c.poll(5)
+        await pilot.pause()
+        burst(
+            c, ("3", "3"), ("tab", "\t"), ("slash", "/"), ("full_stop", "."), ("4", "4"), ("4", "4")
+        )
+        await pilot.pause()
+        wire = c.app.query_one("#vrrp-wire")
+        assert c.app.view == "vrrp"
+        assert wire.filter_text == ".44"
+        assert c.app.query_one("#vrrp-instances").filter_text == ""
 
 
 async def test_slash_and_colon_are_plain_characters_inside_the_lines(
@@ -321,3 +350,23 @@ async def test_filter_and_sort_act_on_the_focused_second_table(
         assert c.app.focused is wire  # the keys came back to it
         await pilot.press("colon", *"sort source", "enter")
         assert wire.sort_key == "source" and instances.sort_key != "source"
+
+
+async def test_console_keys_do_not_act_inside_help_or_the_palette(
+    make_console: ConsoleFactory,
+) -> None:
+    """The console's keys are priority keys; on a dialog they are the dialog's."""
+    c = make_console()
+    async with c.app.run_test(size=(80, 24)) as pilot:
+        c.poll(0)
+        await pilot.press("question_mark")
+        assert isinstance(c.app.screen, HelpScreen)
+        await pilot.press("q")  # closes help, does not quit
+        await pilot.pause()
+        assert not isinstance(c.app.screen, HelpScreen) and c.app.is_running
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"3/q")  # typed into the palette's search
+        await pilot.pause()
+        assert type(c.app.screen).__name__ == "CommandPalette"
+        assert c.app.view == "services" and c.app.is_running
