@@ -18,12 +18,12 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.theme import Theme
-from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.widgets import ContentSwitcher, Input, Static
 
 from lvstop.actions.base import ActionRefused, Confirm, Description
 from lvstop.actions.run import execute
@@ -31,6 +31,7 @@ from lvstop.errors import LvstopError
 from lvstop.feed import Feed, Update
 from lvstop.model.events import Event, EventKind
 from lvstop.ui.header import HeaderBar
+from lvstop.ui.keybar import KeyBar, KeyHint
 from lvstop.ui.keys import ACTIONS, VIEW_TITLES, VIEWS, KeyAction, find_command
 from lvstop.ui.operate import VRRP_ACTIONS, WEIGHT_ACTIONS, Operator
 from lvstop.ui.rows import InstanceRow, RealServerRow
@@ -51,6 +52,11 @@ TABLE_KEYS = (
     ("PgUp PgDn Home End", "page, first, last row"),
     ("click a column title", "sort by it (again: reverse)"),
 )
+
+
+LINE_KEYS = frozenset({"back", "poll"})
+"""The only actions whose keys act while the filter/command line is open (Esc cancels,
+ctrl+r polls); every other key is typed into the line."""
 
 
 class _Arrived(Message):
@@ -179,8 +185,10 @@ class LvstopApp(App[None]):
     CSS = """
     Screen { layout: vertical; }
     ContentSwitcher { height: 1fr; }
-    #line { dock: bottom; height: 1; border: none; padding: 0 1; background: $boost; }
-    #line.-hidden { display: none; }
+    #line-box { height: 1; background: $boost; padding: 0 1; display: none; }
+    #line-prompt { width: 2; color: $accent; text-style: bold; }
+    #line { width: 1fr; height: 1; border: none; padding: 0; background: $boost; }
+    #line:focus { border: none; background: $boost; }
     """
 
     def __init__(
@@ -198,8 +206,10 @@ class LvstopApp(App[None]):
         wall_clock: Callable[[], float] = time.time,
         live: bool = True,
         operator: Operator | None = None,
+        keepalived: bool = False,
     ) -> None:
         super().__init__()
+        self.keepalived = keepalived  # the director reads keepalived (see awaiting_keepalived)
         self._wall_clock = wall_clock
         self.operator = operator
         self.feed = feed
@@ -218,16 +228,27 @@ class LvstopApp(App[None]):
         self._inbox_lock = threading.Lock()
         self._stop = threading.Event()
         self._line_mode: str | None = None  # "filter" | "command" while the line is open
+        self._filter_before = ""  # the filter when the line was opened (Esc restores it)
+        self._line_from: LiveTable[Any] | None = None  # the table the line was opened on
         for a in actions:
             if a.name == "palette":
                 continue  # Textual's own ctrl+p binding opens it
-            self.bind(
+            # App.bind() has no `priority`; the map it writes to does.
+            self._bindings.bind(
                 a.key,
                 f"run('{a.name}')",
                 description=a.description,
                 show=a.footer,
                 key_display=a.key_display,
+                # Priority: the app acts on the key when it reads it, in the order
+                # typed. A plain binding acts only after the key went to the focused
+                # table and back, so in a burst (`3` Tab `/`...) a later priority key
+                # or a focus change would overtake it.
+                priority=True,
             )
+        # Tab moves between a view's tables, a priority key too (same ordering reason).
+        self._bindings.bind("tab", "cycle_table(1)", show=False, priority=True)
+        self._bindings.bind("shift+tab", "cycle_table(-1)", show=False, priority=True)
 
     @property
     def read_only(self) -> bool:
@@ -242,13 +263,17 @@ class LvstopApp(App[None]):
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         with ContentSwitcher(initial="view-services"):
-            yield ServicesView(self.state, id="view-services")
-            yield ServersView(self.state, id="view-servers")
+            yield ServicesView(self.state, id="view-services", awaiting=self.awaiting_keepalived)
+            yield ServersView(self.state, id="view-servers", awaiting=self.awaiting_keepalived)
             yield VrrpView(self.state, id="view-vrrp")
             yield ConnsView(self.state, id="view-conns")
             yield EventsView(self.state, id="view-events")
-        yield Input(id="line", classes="-hidden")
-        yield Footer()
+        # The filter / command line sits between the view and the key bar (a docked
+        # line would be drawn under the key bar, so what is typed would not show).
+        with Horizontal(id="line-box"):
+            yield Static("/", id="line-prompt")
+            yield Input(id="line", select_on_focus=False)
+        yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         for t in self._themes:
@@ -265,17 +290,28 @@ class LvstopApp(App[None]):
         for w in self.startup_warnings:
             self.notify(w, title="lvstop", severity="warning", timeout=20)
         self._redraw()
+        self._show_keys()
         self.current_view().tables()[0].focus()
         if self.live:
             self.set_interval(1.0, self._tick)
             self._poll_loop()
 
+    def awaiting_keepalived(self) -> bool:
+        """The director reads keepalived but its first reading is not here yet (it
+        runs in the background and can take a while): roles and health are unknown,
+        which the views must not show as "-" (no role, no checker)."""
+        snap = self.state.snapshot
+        return self.keepalived and snap is not None and snap.keepalived is None
+
     def current_view(self) -> View:
         return self.query_one(f"#view-{self.view}", View)
 
     def current_table(self) -> LiveTable[Any]:
-        """The table keys act on: the focused one of this view, else its first."""
+        """The table keys act on: the focused one of this view (while the line is open,
+        the one it was opened on), else its first."""
         tables = self.current_view().tables()
+        if self._line_mode is not None and self._line_from in tables:
+            return self._line_from
         focused = self.focused
         for t in tables:
             if t is focused:
@@ -319,7 +355,12 @@ class LvstopApp(App[None]):
         self._show_header()
 
     def _show_header(self) -> None:
-        self.query_one(HeaderBar).show(self.state, read_only=self.read_only, paused=self.paused)
+        self.query_one(HeaderBar).show(
+            self.state,
+            read_only=self.read_only,
+            paused=self.paused,
+            awaiting=self.awaiting_keepalived(),
+        )
 
     def _redraw(self) -> None:
         self._show_header()
@@ -342,10 +383,27 @@ class LvstopApp(App[None]):
         return [a for a in self.actions if self.allowed(a)]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cycle_table":
+            return len(self.screen_stack) == 1 and self._line_mode is None
         if action == "run" and parameters:
             a = self.by_name.get(str(parameters[0]))
+            if a is not None and not self._takes_key(a):
+                return False  # the key goes on to the line, the dialog or the palette
             return a is not None and self.allowed(a)
         return True
+
+    def action_cycle_table(self, step: int) -> None:
+        tables = self.current_view().tables()
+        here = self.current_table()
+        i = tables.index(here) if here in tables else 0
+        self.screen.set_focus(tables[(i + step) % len(tables)])
+
+    def _takes_key(self, a: KeyAction) -> bool:
+        """Our keys are priority keys: they act only on the main screen, and while the
+        line is open only those of LINE_KEYS do; anywhere else they are typed."""
+        if len(self.screen_stack) > 1:
+            return False
+        return self._line_mode is None or a.name in LINE_KEYS
 
     def action_run(self, name: str) -> None:
         self.run_named(name)
@@ -495,11 +553,10 @@ class LvstopApp(App[None]):
                 self.run_named("poll")
         self._close_line()
         self._redraw()
-        self.call_after_refresh(self._focus_view)
-        self.refresh_bindings()
-
-    def _focus_view(self) -> None:
-        self.current_view().tables()[0].focus()
+        self._show_keys()
+        # At once, not after the next frame: keys typed in the same burst as the view
+        # key (`3` Tab `/`...) must already reach the new view's table.
+        self.screen.set_focus(self.current_view().tables()[0])
 
     def _open(self) -> None:
         row = self.current_table().current
@@ -508,8 +565,10 @@ class LvstopApp(App[None]):
 
     def _back(self) -> None:
         if self._line_mode is not None:
+            # Esc on the line cancels the edit: the filter it was opened on comes back
+            # (none, for a new filter); a second Esc clears that one too.
             if self._line_mode == "filter":
-                self._set_filter("")
+                self._set_filter(self._filter_before)
             self._close_line()
             return
         table = self.current_table()
@@ -519,8 +578,12 @@ class LvstopApp(App[None]):
             self.switch_view("services")
 
     def _set_filter(self, text: str) -> None:
-        self.current_table().set_filter(text)
+        table = self.current_table()
+        had = bool(table.filter_text)
+        table.set_filter(text)
         self.current_view().refresh_from(self.state)
+        if had != bool(text):
+            self._show_keys()
 
     def _sort_named(self, name: str) -> None:
         table = self.current_table()
@@ -538,7 +601,7 @@ class LvstopApp(App[None]):
             held, self._held = self._held, []
             self.apply_updates(held)
         self._show_header()
-        self.refresh_bindings()
+        self._show_keys()
 
     def set_theme(self, name: str) -> None:
         if name not in self.available_themes:
@@ -549,26 +612,38 @@ class LvstopApp(App[None]):
     # -- the filter / command line ------------------------------------------------
 
     def _open_line(self, mode: str, value: str) -> None:
+        """Show the line with a prompt and a cursor and focus it at once (a deferred
+        focus would let keys typed right after `/` reach the table instead)."""
         line = self.query_one("#line", Input)
+        self._line_from = self.current_table()  # the keys return to it
         self._line_mode = mode
+        self._filter_before = value if mode == "filter" else ""
+        self.query_one("#line-prompt", Static).update("/" if mode == "filter" else ":")
         line.placeholder = (
-            "filter rows (Enter keeps it, Esc clears)"
+            "type to filter rows · Enter keeps it · Esc cancels"
             if mode == "filter"
-            else "command: services, servers, vrrp, conns, events, sort COL, filter TEXT, "
-            "theme NAME, pause, quit"
+            else "services servers vrrp conns events · sort COL · filter TEXT · theme NAME"
         )
         line.value = value
-        line.remove_class("-hidden")
-        line.focus()
+        line.cursor_position = len(value)
+        self.query_one("#line-box").display = True  # inline style: at once, not next frame
+        self.screen.set_focus(line)
+        self._show_keys()
 
     def _close_line(self) -> None:
         if self._line_mode is None:
             return
         self._line_mode = None
         line = self.query_one("#line", Input)
-        line.add_class("-hidden")
+        self.query_one("#line-box").display = False
         line.value = ""
-        self.call_after_refresh(self._focus_view)
+        # Synchronously (a `:sort` runs right after this), and back to the table the
+        # line was opened from: the second table of a view keeps the keys.
+        back = self._line_from
+        if back is None or back not in self.current_view().tables():
+            back = self.current_view().tables()[0]
+        self.screen.set_focus(back)
+        self._show_keys()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if self._line_mode == "filter":
@@ -576,9 +651,62 @@ class LvstopApp(App[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         mode = self._line_mode
+        if mode == "filter":
+            self._set_filter(event.value.strip())
         self._close_line()
         if mode == "command":
             self.run_command(event.value)
+
+    # -- the key bar ---------------------------------------------------------------
+
+    def key_hints(self) -> list[KeyHint]:
+        """What the key bar offers right now: the line's keys while it is open, else
+        the allowed actions of this view (the current view marked)."""
+        if self._line_mode == "filter":
+            return [
+                KeyHint("Enter", "keep filter", "app.line_key('enter')", rank=0),
+                KeyHint("Esc", "cancel", "app.line_key('escape')", rank=0),
+            ]
+        if self._line_mode == "command":
+            return [
+                KeyHint("Enter", "run", "app.line_key('enter')", rank=0),
+                KeyHint("Esc", "cancel", "app.line_key('escape')", rank=0),
+            ]
+        hints = []
+        for a in self.allowed_actions():
+            if a.name == "back":
+                # Esc matters only when there is somewhere to go back to.
+                if self.current_table().filter_text:
+                    hints.append(KeyHint("Esc", "Clear filter", "app.run('back')", rank=1))
+                elif self.view != "services":
+                    hints.append(KeyHint("Esc", "Back", "app.run('back')", rank=2))
+                continue
+            if not a.footer:
+                continue
+            label = a.description
+            if a.name == "pause" and self.paused:
+                label = "Resume"
+            hints.append(
+                KeyHint(
+                    a.key_display,
+                    label,
+                    f"app.run('{a.name}')",
+                    short=a.short,
+                    rank=a.rank,
+                    current=a.name == f"view.{self.view}",
+                )
+            )
+        return hints
+
+    def _show_keys(self) -> None:
+        self.query_one(KeyBar).show(self.key_hints())
+
+    async def action_line_key(self, key: str) -> None:
+        """A click on the line's Enter / Esc hints."""
+        if key == "escape":
+            self._back()
+        elif self._line_mode is not None:
+            await self.query_one("#line", Input).action_submit()
 
     def run_command(self, text: str) -> None:
         """A `:` command: an action's command word, optionally with an argument."""
@@ -607,6 +735,8 @@ class LvstopApp(App[None]):
             lines.append(f"  [b $accent]{a.key_display:<8}[/] {a.description}{words}")
         for keys, what in TABLE_KEYS:
             lines.append(f"  [b $accent]{keys:<8}[/] {what}")
+        if len(self.current_view().tables()) > 1:
+            lines.append(f"  [b $accent]{'Tab':<8}[/] the other table (/ : r act on the focused)")
         hidden = [a for a in self.actions if a.writes]
         if self.read_only:
             lines += ["", f"[$warning]READ-ONLY[/]: {self.read_only_reason}"]

@@ -49,8 +49,11 @@ def instance_summary(i: VrrpInstance) -> str:
     return text
 
 
-def header_markup(state: ConsoleState, *, read_only: bool, paused: bool) -> str:
-    """All three lines as Textual markup (theme variables, so every theme colours it)."""
+def header_markup(
+    state: ConsoleState, *, read_only: bool, paused: bool, awaiting: bool = False
+) -> str:
+    """All three lines as Textual markup (theme variables, so every theme colours it).
+    `awaiting`: keepalived is read but its first reading has not arrived yet."""
     snap = state.snapshot
     host = escape(snap.host) if snap is not None else "…"
     ka = snap.keepalived if snap is not None else None
@@ -67,11 +70,15 @@ def header_markup(state: ConsoleState, *, read_only: bool, paused: bool) -> str:
     if badges:
         line1 += " " + " ".join(badges)
     keepalived = _keepalived(ka) if snap is not None else "…"
+    if awaiting:
+        keepalived = "[$warning]keepalived: reading…[/]"
     line1 += f" │ every {state.interval:g}s · {age_text} │ {keepalived}"
     if ka is not None and ka.instances:
         line2 = " │ ".join(instance_summary(i) for i in ka.instances)
     elif ka is not None:
         line2 = "[$text-muted]no VRRP instances reported[/]"
+    elif awaiting:
+        line2 = "[$text-muted]VRRP: reading keepalived… (roles and health follow)[/]"
     else:
         line2 = "[$text-muted]VRRP: not read[/]"
     return "\n".join((line1, line2, _third_line(state)))
@@ -113,6 +120,9 @@ class HeaderBar(Static):
                 text-overflow: ellipsis; }
     """
 
-    def show(self, state: ConsoleState, *, read_only: bool, paused: bool) -> None:
+    def show(
+        self, state: ConsoleState, *, read_only: bool, paused: bool, awaiting: bool = False
+    ) -> None:
         # Three fixed lines: no layout pass (a whole-screen reflow, every second).
-        self.update(header_markup(state, read_only=read_only, paused=paused), layout=False)
+        markup = header_markup(state, read_only=read_only, paused=paused, awaiting=awaiting)
+        self.update(markup, layout=False)

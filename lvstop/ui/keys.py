@@ -28,7 +28,9 @@ VRRP = frozenset({"vrrp"})
 @dataclass(frozen=True, slots=True)
 class KeyAction:
     """One named action. `key` is Textual key syntax (comma-separated alternatives);
-    `commands` are the words accepted after `:`; `views` None means everywhere."""
+    `commands` are the words accepted after `:`; `views` None means everywhere.
+    `footer` puts it in the key bar, `short` is its label there on a narrow
+    terminal and `rank` how soon it is dropped there (0 never, 3 first)."""
 
     name: str
     key: str
@@ -37,6 +39,8 @@ class KeyAction:
     views: frozenset[str] | None = None
     writes: bool = False
     footer: bool = True
+    short: str = ""
+    rank: int = 2
 
     def allowed(self, view: str, read_only: bool) -> bool:
         if self.writes and read_only:
@@ -67,35 +71,86 @@ def _pretty(key: str) -> str:
 
 
 ACTIONS: tuple[KeyAction, ...] = (
-    KeyAction("view.services", "1", "Services", ("services", "svc", "s")),
-    KeyAction("view.servers", "2", "All real servers", ("servers", "rs", "realservers")),
-    KeyAction("view.vrrp", "3", "VRRP", ("vrrp", "ha")),
-    KeyAction("view.conns", "4", "Connections", ("conns", "connections", "co")),
-    KeyAction("view.events", "5", "Events", ("events", "ev")),
+    KeyAction("view.services", "1", "Services", ("services", "svc", "s"), short="Svc", rank=1),
+    KeyAction(
+        "view.servers",
+        "2",
+        "All real servers",
+        ("servers", "rs", "realservers"),
+        short="RS",
+        rank=1,
+    ),
+    KeyAction("view.vrrp", "3", "VRRP", ("vrrp", "ha"), rank=1),
+    KeyAction(
+        "view.conns", "4", "Connections", ("conns", "connections", "co"), short="Conns", rank=1
+    ),
+    KeyAction("view.events", "5", "Events", ("events", "ev"), short="Ev", rank=1),
     KeyAction(
         "open",
         "enter",
         "Open service",
         ("open",),
         views=frozenset({"services"}),
+        short="Open",
+        rank=1,
     ),
     KeyAction("back", "escape", "Back / clear filter", ("back",), footer=False),
-    KeyAction("weight.up", "plus", "Weight +step", ("weight+",), SERVERS, writes=True),
-    KeyAction("weight.down", "minus", "Weight -step", ("weight-",), SERVERS, writes=True),
-    KeyAction("drain", "d", "Drain (weight 0)", ("drain",), SERVERS, writes=True),
-    KeyAction("restore", "R", "Restore weight", ("restore",), SERVERS, writes=True),
-    KeyAction("failover", "F", "Fail over instance", ("failover",), VRRP, writes=True),
-    KeyAction("failback", "B", "Fail back instance", ("failback",), VRRP, writes=True),
-    KeyAction("filter", "slash", "Filter", ("filter",), views=TABLE_VIEWS),
+    KeyAction(
+        "weight.up", "plus", "Weight +step", ("weight+",), SERVERS, writes=True, short="W+", rank=1
+    ),
+    KeyAction(
+        "weight.down",
+        "minus",
+        "Weight -step",
+        ("weight-",),
+        SERVERS,
+        writes=True,
+        short="W-",
+        rank=1,
+    ),
+    KeyAction(
+        "drain", "d", "Drain (weight 0)", ("drain",), SERVERS, writes=True, short="Drain", rank=1
+    ),
+    KeyAction(
+        "restore",
+        "R",
+        "Restore weight",
+        ("restore",),
+        SERVERS,
+        writes=True,
+        short="Restore",
+        rank=1,
+    ),
+    KeyAction(
+        "failover",
+        "F",
+        "Fail over instance",
+        ("failover",),
+        VRRP,
+        writes=True,
+        short="Failover",
+        rank=1,
+    ),
+    KeyAction(
+        "failback",
+        "B",
+        "Fail back instance",
+        ("failback",),
+        VRRP,
+        writes=True,
+        short="Failback",
+        rank=1,
+    ),
+    KeyAction("filter", "slash", "Filter", ("filter",), views=TABLE_VIEWS, rank=1),
     KeyAction(
         "sort.next", "greater_than_sign", "Sort next column", ("sort",), TABLE_VIEWS, footer=False
     ),
     KeyAction("sort.prev", "less_than_sign", "Sort previous column", (), TABLE_VIEWS, footer=False),
-    KeyAction("sort.reverse", "r", "Reverse sort", ("reverse",), TABLE_VIEWS),
+    KeyAction("sort.reverse", "r", "Reverse sort", ("reverse",), TABLE_VIEWS, short="Rev"),
     KeyAction("pause", "p", "Pause", ("pause", "resume")),
     KeyAction("poll", "ctrl+r", "Poll now", ("poll", "refresh"), footer=False),
-    KeyAction("command", "colon", "Command", ()),
-    KeyAction("help", "question_mark", "Help", ("help",)),
+    KeyAction("command", "colon", "Command", (), short="Cmd", rank=3),
+    KeyAction("help", "question_mark", "Help", ("help",), rank=0),
     KeyAction("palette", "ctrl+p", "Palette", ("palette",), footer=False),
     KeyAction("quit", "q", "Quit", ("quit", "q")),
 )

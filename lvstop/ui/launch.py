@@ -37,6 +37,12 @@ def read_only_reason(director: Director, flag: bool, cfg: Config) -> str:
     return ""
 
 
+def reads_keepalived(director: Director) -> bool:
+    """Whether this director reports keepalived at all (so a snapshot without it means
+    "not read yet", not "not there"); only the live director says so."""
+    return bool(getattr(director, "reads_keepalived", False))
+
+
 def thresholds(cfg: Config) -> Thresholds:
     t = cfg.thresholds
 
@@ -89,6 +95,7 @@ def build_app(
         clock=clock,
         wall_clock=wall_clock,
         operator=operator,
+        keepalived=reads_keepalived(director),
     )
 
 

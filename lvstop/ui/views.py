@@ -7,6 +7,7 @@ per-tick work for that view and only runs for the view on screen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.app import ComposeResult
@@ -23,10 +24,22 @@ from lvstop.ui.keys import VIEW_TITLES
 from lvstop.ui.state import HISTORY_LENGTH, ConsoleState
 from lvstop.ui.table import Column, LiveTable
 
-_ROLE_TONE = {"MASTER": "good", "BACKUP": "dim", "FAULT": "bad", "-": "dim"}
+READING = "…"
+"""A cell whose value comes from keepalived, before keepalived was first read."""
+
+_ROLE_TONE = {"MASTER": "good", "BACKUP": "dim", "FAULT": "bad", "-": "dim", READING: "dim"}
+
+Awaiting = Callable[[], bool]
+"""True while keepalived's first reading is still on its way (see LvstopApp)."""
 
 
-def _svc_columns(state: ConsoleState) -> list[Column[R.ServiceRow]]:
+def _not_yet(awaiting: Awaiting, value: str) -> str:
+    """keepalived's "-" (no instance owns this, no checker reports it) means something
+    only once keepalived was read; before that the cell says it is coming."""
+    return READING if value == "-" and awaiting() else value
+
+
+def _svc_columns(state: ConsoleState, awaiting: Awaiting) -> list[Column[R.ServiceRow]]:
     th = state.thresholds
     return [
         Column(
@@ -42,9 +55,9 @@ def _svc_columns(state: ConsoleState) -> list[Column[R.ServiceRow]]:
             "role",
             "Role",
             6,
-            lambda r: r.role,
+            lambda r: _not_yet(awaiting, r.role),
             align="left",
-            tone=lambda r: _ROLE_TONE.get(r.role, "warn"),
+            tone=lambda r: _ROLE_TONE.get(_not_yet(awaiting, r.role), "warn"),
         ),
         Column(
             "servers",
@@ -128,12 +141,21 @@ def _drain_sort(v: tuple[float, str] | None) -> tuple[bool, float]:
     return (v is None, v[0] if v is not None else 0.0)
 
 
-def _rs_columns(state: ConsoleState, all_services: bool) -> list[Column[R.RealServerRow]]:
+def _rs_columns(
+    state: ConsoleState, all_services: bool, awaiting: Awaiting
+) -> list[Column[R.RealServerRow]]:
     th = state.thresholds
     weight_tone: Any = lambda r: "warn" if r.weights_differ or r.draining else None  # noqa: E731
     cols: list[Column[R.RealServerRow]] = [
         Column("server", "Real server", 21, lambda r: r.server, align="left", sort=lambda v: v),
-        Column("health", "Health", 7, lambda r: r.health, align="left", tone=_health_tone),
+        Column(
+            "health",
+            "Health",
+            7,
+            lambda r: _not_yet(awaiting, r.health),
+            align="left",
+            tone=_health_tone,
+        ),
         Column(
             "weight",
             "W",
@@ -245,9 +267,10 @@ class View(Vertical):
 
     name_: str = ""
 
-    def __init__(self, state: ConsoleState, *, id: str) -> None:
+    def __init__(self, state: ConsoleState, *, id: str, awaiting: Awaiting = lambda: False) -> None:
         super().__init__(id=id)
         self.state = state
+        self.awaiting = awaiting
         self.caption = Static("", classes="caption")
 
     @property
@@ -263,6 +286,8 @@ class View(Vertical):
     def caption_markup(self, table: LiveTable[Any], extra: str = "") -> str:
         shown, total = len(table.rows), len(table.all_rows)
         parts = [f"[b]{escape(self.title)}[/]"]
+        if self.awaiting():
+            parts.append("[$warning]reading keepalived…[/]")
         if extra:
             parts.append(extra)
         parts.append(f"{shown} of {total}" if table.filter_text else f"{total} rows")
@@ -280,7 +305,7 @@ class ServicesView(View):
     def compose(self) -> ComposeResult:
         yield self.caption
         yield LiveTable(
-            _svc_columns(self.state),
+            _svc_columns(self.state, self.awaiting),
             search=_search_service,
             id="services-table",
             empty="no virtual services configured",
@@ -299,14 +324,14 @@ class ServersView(View):
 
     name_ = "servers"
 
-    def __init__(self, state: ConsoleState, *, id: str) -> None:
-        super().__init__(state, id=id)
+    def __init__(self, state: ConsoleState, *, id: str, awaiting: Awaiting = lambda: False) -> None:
+        super().__init__(state, id=id, awaiting=awaiting)
         self.service: ServiceKey | None = None
 
     def compose(self) -> ComposeResult:
         yield self.caption
         yield LiveTable(
-            _rs_columns(self.state, True),
+            _rs_columns(self.state, True, self.awaiting),
             search=_search_rs,
             id="servers-table",
             empty="no real servers",
@@ -321,7 +346,7 @@ class ServersView(View):
         if service == self.service:
             return
         self.service = service
-        self.table.set_columns(_rs_columns(self.state, service is None))
+        self.table.set_columns(_rs_columns(self.state, service is None, self.awaiting))
 
     def refresh_from(self, state: ConsoleState) -> None:
         table = self.table

@@ -81,7 +81,7 @@ class Console:
     def close_line(self, key: str) -> None:
         """Enter or Escape on the line, then wait until the table has the keys again."""
         self.keys(key)
-        self.wait(lambda s: "All real servers" in footer(s), "the table's keys")
+        self.wait(lambda s: not _line_open(footer(s)) and "? Help" in footer(s), "the table's keys")
 
     def resize(self, size: tuple[int, int]) -> None:
         self._tmux("resize-window", "-t", "tui", "-x", str(size[0]), "-y", str(size[1]))
@@ -112,9 +112,9 @@ def column_header(screen: str) -> str | None:
 
 
 def _line_open(footer: str) -> bool:
-    """The footer while the filter/command line has the focus: the view keys are gone
-    (not merely blank: Textual rebuilds the footer on every focus change)."""
-    return "palette" in footer and "All real servers" not in footer
+    """The key bar while the filter/command line has the focus: the line's own keys
+    (Enter / Esc cancel) instead of the view's."""
+    return "Esc cancel" in footer and footer.endswith("^p palette")
 
 
 def services(screen: str) -> dict[str, tuple[str, int, int, list[str]]]:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from conftest import Console, ConsoleFactory
-from textual.widgets import Input
 
 from lvstop.config import Config, load
 from lvstop.model.capabilities import Capabilities
@@ -78,7 +77,7 @@ async def test_filter_narrows_and_escape_clears(make_console: ConsoleFactory) ->
         await pilot.press("slash", *"8765")
         assert c.rows("service") == [SERVICES[1], SERVICES[3]]
         await pilot.press("enter")  # keep the filter, close the line
-        assert c.app.query_one("#line", Input).has_class("-hidden")
+        assert not c.app.query_one("#line-box").display
         assert c.rows("service") == [SERVICES[1], SERVICES[3]]
         c.poll(1)  # a refresh keeps the filter
         assert c.rows("service") == [SERVICES[1], SERVICES[3]]

@@ -35,7 +35,7 @@ async def frames_of(c: Console) -> list[dict[str, list[dict[str, str]]]]:
     """Both tables after each step of MOMENTS (the console polled at each).
 
     The hidden view is refreshed from the console's state directly: switching views
-    at every step would only cost time (the footer is rebuilt on each switch).
+    at every step would only cost time.
     """
     out = []
     async with c.app.run_test(size=(200, 60)) as pilot:

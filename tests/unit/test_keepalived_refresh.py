@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -282,3 +283,42 @@ def test_a_notify_fifo_line_wakes_the_poller_and_rereads(tmp_path: Path) -> None
         refresher.stop(timeout=3)
         os.close(keepalived_end)
     assert not refresher._fifos  # stopped with the refresher
+
+
+def test_configuration_loads_while_the_dumps_are_awaited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read's two slow parts overlap: parsing the configuration (CPU) and waiting
+    for keepalived's dumps. Each part here waits for the other to have started; run
+    one after the other, the first would wait in vain."""
+    from types import SimpleNamespace
+
+    from lvstop.sources.keepalived.runtime import processes
+
+    procs = KeepalivedProcesses(
+        (KeepalivedProcess("parent", 1, True), KeepalivedProcess("checker", 2, True))
+    )
+    daemon = SimpleNamespace(problems=(), processes=procs)
+    monkeypatch.setattr(processes, "local_daemon", lambda: daemon)
+    config_started, dumps_started = threading.Event(), threading.Event()
+    overlapped: list[str] = []
+
+    class Both(KeepalivedReader):
+        def _load_config(self, d: Any, errors: list[str], notes: list[str]) -> Any:
+            config_started.set()
+            if dumps_started.wait(3):
+                overlapped.append("config")
+            errors.append("config problem")
+            return None, "/etc/keepalived/keepalived.conf"
+
+        def _dumps(self, d: Any, errors: list[str], urgent: bool = False) -> Any:
+            dumps_started.set()
+            if config_started.wait(3):
+                overlapped.append("dumps")
+            errors.append("dump problem")
+            return (), None
+
+    reading = Both(wire=False).collect()
+    assert sorted(overlapped) == ["config", "dumps"]
+    assert reading.errors == ("config problem", "dump problem")  # the usual order
+    assert reading.config_file == "/etc/keepalived/keepalived.conf"

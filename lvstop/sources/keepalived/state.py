@@ -433,7 +433,11 @@ class KeepalivedReader:
         """The slow part of a read: processes, configuration, dumps (up to a few
         seconds when keepalived writes nothing). `urgent` (something just changed,
         e.g. a VIP moved) lets the dumps past their rate limit, down to
-        `URGENT_INTERVAL`."""
+        `URGENT_INTERVAL`.
+
+        The configuration is (re)loaded while the dumps are awaited: parsing it is
+        CPU work, the dumps are waiting on keepalived, so the first read (the
+        console's launch) costs the slower of the two instead of their sum."""
         from lvstop.sources.keepalived.runtime.processes import local_daemon
 
         with self._lock:
@@ -455,19 +459,30 @@ class KeepalivedReader:
                     for p in daemon.processes.processes
                     if not p.alive
                 )
-            config, config_file = self._load_config(daemon, errors, notes)
-            self._config_shown = config_file
             instances: tuple[VrrpInstance, ...] = ()
             check: CheckData | None = None
-            if daemon is not None:
-                instances, check = self._dumps(daemon, errors, urgent)
-                if (
-                    check is None
-                    and config is not None
-                    and config.virtual_servers
-                    and not daemon.processes.alive("checker")
-                ):
-                    errors.append("keepalived's checker process is not running: health unknown")
+            if daemon is None:
+                config, config_file = self._load_config(daemon, errors, notes)
+            else:
+                # Own lists for the configuration's problems, appended first as before.
+                cfg_errors: list[str] = []
+                cfg_notes: list[str] = []
+                dump_errors: list[str] = []
+                with ThreadPoolExecutor(1, thread_name_prefix="keepalived-conf") as pool:
+                    loading = pool.submit(self._load_config, daemon, cfg_errors, cfg_notes)
+                    instances, check = self._dumps(daemon, dump_errors, urgent)
+                    config, config_file = loading.result()
+                errors.extend(e for e in dict.fromkeys(cfg_errors + dump_errors) if e not in errors)
+                notes += cfg_notes
+            self._config_shown = config_file
+            if (
+                daemon is not None
+                and check is None
+                and config is not None
+                and config.virtual_servers
+                and not daemon.processes.alive("checker")
+            ):
+                errors.append("keepalived's checker process is not running: health unknown")
             return KeepalivedReading(
                 processes=daemon.processes if daemon is not None else NO_PROCESSES,
                 config=config,
