@@ -633,3 +633,24 @@ async def test_failover_key_goes_through_the_actions_layer(
         await pilot.pause()
         kinds = [r.kind for r in c.app.current_table().rows]
         assert kinds[0] == "action"  # newest first
+
+
+async def test_age_tick_repaints_only_when_no_update_just_did(
+    make_console: ConsoleFactory,
+) -> None:
+    """The once-a-second tick moves the age while updates are late, and leaves the
+    header alone right after an update painted it (one frame per poll, not two)."""
+    c = make_console()
+    async with c.app.run_test(size=(120, 30)) as pilot:
+        c.poll(1)
+        await pilot.pause()
+        painted = header(c)
+        c.clock.now += 0.5  # an update just painted the header: the tick skips
+        c.app._tick()
+        await pilot.pause()
+        assert header(c) == painted
+        c.clock.now += 4  # no update for a while: the tick shows the age moving
+        c.app._header_shown_at = (c.app._header_shown_at or 0.0) - 2
+        c.app._tick()
+        await pilot.pause()
+        assert header(c) != painted and "age 4.5s" in header(c)
