@@ -446,12 +446,29 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         if prev is row:
             prev = None  # the same record: nothing moved
         widths = self._widths
+        # Adjacent pieces in the same style go out as one segment: Textual's per-line
+        # work (filters, cropping, cell widths) is per segment, and most separators
+        # and cells share the row's style.
         segs: list[Segment] = []
-        append = segs.append
+        parts: list[str] = []
+        run = style
+
+        def put(text: str, piece_style: Style) -> None:
+            nonlocal parts, run
+            if piece_style is run:
+                parts.append(text)
+                return
+            if parts:
+                segs.append(Segment("".join(parts), run))
+            parts = [text]
+            run = piece_style
+
+        sep_text, sep_style = sep.text, sep.style or style
+        blank_text, blank_style = blank_mark.text, blank_mark.style or style
         used = 0
         for i, col in enumerate(self._visible):
             if i:
-                append(sep)
+                put(sep_text, sep_style)
                 used += 1
             w = widths[col.key]
             get = col.get
@@ -464,18 +481,25 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                     cell_style = tones.get(tone) or self._style(style, f"livetable--{tone}")
             if col.marker:
                 # The last cell of a marker column is reserved, so numbers never shift.
-                append(Segment(_fit(text, w - 1, col.align), cell_style))
-                mark = None
+                put(_fit(text, w - 1, col.align), cell_style)
                 if prev is not None:
                     old = get(prev)
                     if old is not None and value is not None and old != value:
-                        mark = Segment("↑", up) if value > old else Segment("↓", down)
-                append(mark or blank_mark)
+                        if value > old:
+                            put("↑", up)
+                        else:
+                            put("↓", down)
+                    else:
+                        put(blank_text, blank_style)
+                else:
+                    put(blank_text, blank_style)
             else:
-                append(Segment(_fit(text, w, col.align), cell_style))
+                put(_fit(text, w, col.align), cell_style)
             used += w
         if used < width:
-            segs.append(Segment(" " * (width - used), style))
+            put(" " * (width - used), style)
+        if parts:
+            segs.append(Segment("".join(parts), run))
         return Strip(segs).crop(0, width)
 
 
