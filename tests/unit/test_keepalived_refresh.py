@@ -40,8 +40,8 @@ class ScriptedReader(KeepalivedReader):
         self.release = threading.Event()
         self.release.set()
 
-    def collect(self, *, urgent: bool = False) -> KeepalivedReading:
-        self.calls.append(urgent)
+    def collect(self, *, fresh_after: float | None = None) -> KeepalivedReading:
+        self.calls.append(fresh_after is not None)  # True: an urgent read
         started = time.monotonic()
         time.sleep(self.delay)
         self.release.wait(10)
@@ -218,7 +218,7 @@ def test_only_address_events_wake_the_poller() -> None:
 
 def test_urgent_read_shows_the_roles_before_the_slow_full_read() -> None:
     class Staged(ScriptedReader):
-        def collect_roles(self) -> KeepalivedReading | None:
+        def collect_roles(self, fresh_after: float | None = None) -> KeepalivedReading | None:
             return self.reading(time.monotonic())
 
     reader = Staged()
@@ -242,6 +242,72 @@ def test_urgent_read_shows_the_roles_before_the_slow_full_read() -> None:
         assert reader.calls == [False, True]  # the full read still ran, urgently
     finally:
         refresher.stop(timeout=5)
+
+
+def test_roles_after_a_vip_move_do_not_wait_for_a_routine_read_under_way() -> None:
+    """The lab's flake: a routine read was under way (keepalived asked before the VIP
+    moved, BACKUP) when the VIP moved. The roles-only read runs beside it and shows
+    MASTER at once; the routine read, finishing later with the older roles, does not
+    replace them; the urgent full read that follows asks for dumps newer than the move."""
+    got: list[tuple[str, float | None]] = []
+    urgent_gate = threading.Event()
+
+    class Racing(ScriptedReader):
+        def collect(self, *, fresh_after: float | None = None) -> KeepalivedReading:
+            got.append(("full", fresh_after))
+            started, state = time.monotonic(), self.state  # keepalived as asked
+            self.release.wait(10)
+            if fresh_after is not None:
+                urgent_gate.wait(10)
+            return replace(self.reading(started), instances=(self.instance(state),))
+
+        def collect_roles(self, fresh_after: float | None = None) -> KeepalivedReading | None:
+            got.append(("roles", fresh_after))
+            assert fresh_after is not None
+            return replace(self.reading(fresh_after), instances=(self.instance(self.state),))
+
+        def instance(self, state: VrrpState) -> VrrpInstance:
+            return VrrpInstance("VI_1", 51, "eth0", state, 100, 100, 1.0, ("198.18.23.73",))
+
+    reader = Racing()
+    refresher = KeepalivedRefresher(reader, period=0.01)
+    refresher.start()
+    try:
+        assert refresher.latest(wait=2) is not None
+        reader.release.clear()
+        time.sleep(0.02)
+        refresher.demand()  # a routine read, blocked below while it "waits for dumps"
+        deadline = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert got[1] == ("full", None)
+        reader.state = VrrpState.MASTER  # the VIP moves
+        moved = time.monotonic()
+        refresher.urgent()
+        refresher.urgent()  # a second event: the full read still starts from the first
+        while time.monotonic() < deadline:
+            latest = refresher.latest()
+            if latest is not None and latest.instances[0].state is VrrpState.MASTER:
+                break
+            time.sleep(0.01)
+        assert time.monotonic() < deadline, "MASTER waited for the routine read"
+        assert got[2][0] == "roles" and got[2][1] is not None
+        assert moved <= got[2][1] < moved + 0.5
+        reader.release.set()  # the routine read ends, with BACKUP: not shown
+
+        def fulls() -> list[float | None]:
+            return [at for kind, at in got if kind == "full"]
+
+        while len(fulls()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fulls()[2] == got[2][1]  # then the urgent full read, as fresh
+        latest = refresher.latest()  # while that one is still reading
+        assert latest is not None and latest.instances[0].state is VrrpState.MASTER
+        urgent_gate.set()
+    finally:
+        urgent_gate.set()
+        reader.release.set()
+        refresher.stop(timeout=3)
 
 
 def test_a_notify_fifo_line_wakes_the_poller_and_rereads(tmp_path: Path) -> None:
@@ -311,7 +377,7 @@ def test_configuration_loads_while_the_dumps_are_awaited(
             errors.append("config problem")
             return None, "/etc/keepalived/keepalived.conf"
 
-        def _dumps(self, d: Any, errors: list[str], urgent: bool = False) -> Any:
+        def _dumps(self, d: Any, errors: list[str], fresh_after: float | None = None) -> Any:
             dumps_started.set()
             if config_started.wait(3):
                 overlapped.append("dumps")

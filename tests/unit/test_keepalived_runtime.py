@@ -572,6 +572,42 @@ def test_dump_rate_limit_serves_last_result(
     assert sent[0] == dumps.signal_number("JSON")
 
 
+def test_dump_asked_for_before_a_change_is_never_served_after_it(
+    fake_keepalived: tuple[KeepalivedDaemon, subprocess.Popen[str]],
+) -> None:
+    """The lab's flake: a routine read asked for JSON just before the VIP moved (old
+    roles), and the urgent read right after it got that same dump from the rate
+    limit, so MASTER showed only at the next routine read, 2 s later."""
+    daemon, _proc = fake_keepalived
+    sent: list[int] = []
+    slept: list[float] = []
+    now = [100.0]
+
+    def send(pid: int, sig: int) -> None:
+        sent.append(sig)
+        os.kill(pid, sig)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    req = DumpRequester(daemon, min_interval=2.0, timeout=3.0, send_signal=send,
+                        clock=lambda: now[0], sleep=sleep)  # fmt: skip
+    routine = req.request(DumpKind.JSON)
+    assert len(sent) == 1
+    now[0] += 0.1  # the VIP moves now
+    moved = now[0]
+    now[0] += 0.01
+    urgent = req.request(DumpKind.JSON, 0.25, fresh_after=moved)
+    assert len(sent) == 2 and urgent.fresh and urgent is not routine
+    assert slept == [pytest.approx(0.14)]  # the rest of the 0.25 s window, not served stale
+    # Asked for after the move: shared by the next urgent caller, no new signal.
+    assert req.request(DumpKind.JSON, 0.25, fresh_after=moved) is urgent
+    assert len(sent) == 2
+    # Without fresh_after the plain rate limit still applies.
+    assert not req.request(DumpKind.JSON).fresh and len(sent) == 2
+
+
 def test_dump_read_gives_up_with_a_problem(tmp_path: Path) -> None:
     daemon = _daemon_for(tmp_path, os.getpid())
     req = DumpRequester(daemon, timeout=0.2, send_signal=lambda pid, sig: None)

@@ -12,7 +12,12 @@ roles and health (`KeepalivedReading.carry_over`), older and with the errors.
 
 Reads are on demand (a poll asks and the reading is older than `period`), or urgent
 (a VIP moved, a notify-FIFO line arrived: read now, past the dump rate limit down to
-`URGENT_INTERVAL`; the roles alone first, from one dump, then everything). A
+`URGENT_INTERVAL`; the roles alone first, from one dump, then everything). An urgent
+read never settles for a dump keepalived was asked for before the event: a read that
+was under way when the VIP moved saw the old roles. The roles-only read runs on its
+own short-lived thread, so a routine read under way (up to seconds) does not delay
+it; readings are shown in the order they started, so that routine read, finishing
+later with older roles, never replaces the newer ones. A
 reading that changes what a user sees (see `KeepalivedReading.signature`) calls
 `on_change` so the poller polls again instead of waiting for its timer. The notify
 FIFOs named in the configuration are watched too, each line an urgent read plus
@@ -57,7 +62,9 @@ class KeepalivedRefresher:
         self._error: str | None = None
         self._reading_since: float | None = None
         self._demand = False
-        self._urgent = False
+        self._urgent_at: float | None = None  # when the oldest unserved urgent() came
+        self._quick_at: float | None = None  # the same, for the roles-only read
+        self._quick_thread: threading.Thread | None = None
         self._stopped = False
         self._thread: threading.Thread | None = None
         self._fifos: dict[str, NotifyFifoThread] = {}
@@ -88,7 +95,16 @@ class KeepalivedRefresher:
     def urgent(self) -> None:
         """Something changed (VIP moved, notify line): read again now."""
         with self._cond:
-            self._urgent = True
+            now = time.monotonic()
+            if self._urgent_at is None:
+                self._urgent_at = now
+            if self._quick_at is None:
+                self._quick_at = now
+            if not self._stopped and self._thread is not None and self._quick_thread is None:
+                self._quick_thread = threading.Thread(
+                    target=self._quick_run, name="keepalived-quick", daemon=True
+                )
+                self._quick_thread.start()
             self._cond.notify_all()
 
     # -- results ----------------------------------------------------------------
@@ -130,7 +146,7 @@ class KeepalivedRefresher:
     # -- the thread -------------------------------------------------------------
 
     def _due(self) -> bool:
-        if self._urgent:
+        if self._urgent_at is not None:
             return True
         if not self._demand:
             return False
@@ -143,12 +159,10 @@ class KeepalivedRefresher:
                     self._cond.wait(self.period if self._demand else None)
                 if self._stopped:
                     return
-                urgent, self._urgent, self._demand = self._urgent, False, False
+                urgent_at, self._urgent_at, self._demand = self._urgent_at, None, False
                 self._reading_since = time.monotonic()
-            if urgent:
-                self._quick()
             try:
-                reading = self.reader.collect(urgent=urgent)
+                reading = self.reader.collect(fresh_after=urgent_at)
                 error = None
             except Exception as exc:  # keep the last reading, say why it is old
                 log.debug("keepalived read failed", exc_info=True)
@@ -158,6 +172,11 @@ class KeepalivedRefresher:
                     return
                 before = self._latest
                 if reading is not None and before is not None:
+                    if reading.started < before.started:
+                        # A roles-only read for a later event is shown: this read
+                        # began before it (older roles). The urgent read follows.
+                        self._reading_since = None
+                        continue
                     reading = reading.carry_over(before)
                 if reading is not None:
                     self._latest = reading
@@ -174,11 +193,21 @@ class KeepalivedRefresher:
                 except Exception:
                     log.exception("keepalived refresher: on_change failed")
 
-    def _quick(self) -> None:
+    def _quick_run(self) -> None:
+        """The roles-only reads asked for by urgent(), until none is pending."""
+        while True:
+            with self._cond:
+                at, self._quick_at = self._quick_at, None
+                if at is None or self._stopped:
+                    self._quick_thread = None
+                    return
+            self._quick(at)
+
+    def _quick(self, fresh_after: float) -> None:
         """After a VIP move: the roles alone first (one dump), shown at once; the
         full read (health, counters) follows."""
         try:
-            quick = self.reader.collect_roles()
+            quick = self.reader.collect_roles(fresh_after)
         except Exception:
             log.debug("quick keepalived read failed", exc_info=True)
             return
@@ -186,6 +215,8 @@ class KeepalivedRefresher:
             before = self._latest
             if quick is None or self._stopped or before is None:
                 return
+            if quick.started < before.started:
+                return  # a full read that began after the event is shown already
             quick = quick.carry_over(before)
             if quick.signature()[2] == before.signature()[2]:
                 return  # the roles did not change: nothing to show early

@@ -66,7 +66,8 @@ event storm must still not become a signal storm."""
 class KeepalivedReading:
     """The slow part of reading keepalived, before it is joined with an IPVS table:
     its processes, configuration and dumps. `started`/`read_at` are the monotonic
-    times the read began and finished."""
+    times the read began and finished: every dump in it was asked for at or after
+    `started`, so of two readings the later-started one shows the newer roles."""
 
     processes: KeepalivedProcesses
     config: Config | None
@@ -412,6 +413,9 @@ class KeepalivedReader:
         self._config: Config | None = None
         self._config_source: str | None = None
         self._config_shown: str | None = None  # the path as keepalived names it
+        # What a quick read reuses, as the last collect left it (one reference, so a
+        # quick read on another thread never sees a half-updated reader).
+        self._found: tuple[DumpRequester, Config | None, str | None] | None = None
         self._config_stamp: tuple[tuple[str, int, int], ...] | None = None
         self._listener: VrrpListenerThread | None = None
         self._listener_ifaces: tuple[str, ...] = ()
@@ -429,11 +433,11 @@ class KeepalivedReader:
         """One-shot: read keepalived now and join it with this IPVS table."""
         return self.join_reading(self.collect(), services, addresses)
 
-    def collect(self, *, urgent: bool = False) -> KeepalivedReading:
+    def collect(self, *, fresh_after: float | None = None) -> KeepalivedReading:
         """The slow part of a read: processes, configuration, dumps (up to a few
-        seconds when keepalived writes nothing). `urgent` (something just changed,
-        e.g. a VIP moved) lets the dumps past their rate limit, down to
-        `URGENT_INTERVAL`.
+        seconds when keepalived writes nothing). `fresh_after` (monotonic: when
+        something changed, e.g. a VIP moved) lets the dumps past their rate limit,
+        down to `URGENT_INTERVAL`, and makes sure none was asked for before then.
 
         The configuration is (re)loaded while the dumps are awaited: parsing it is
         CPU work, the dumps are waiting on keepalived, so the first read (the
@@ -470,11 +474,13 @@ class KeepalivedReader:
                 dump_errors: list[str] = []
                 with ThreadPoolExecutor(1, thread_name_prefix="keepalived-conf") as pool:
                     loading = pool.submit(self._load_config, daemon, cfg_errors, cfg_notes)
-                    instances, check = self._dumps(daemon, dump_errors, urgent)
+                    instances, check = self._dumps(daemon, dump_errors, fresh_after)
                     config, config_file = loading.result()
                 errors.extend(e for e in dict.fromkeys(cfg_errors + dump_errors) if e not in errors)
                 notes += cfg_notes
             self._config_shown = config_file
+            req = self._requester
+            self._found = (req, config, config_file) if req is not None else None
             if (
                 daemon is not None
                 and check is None
@@ -495,30 +501,36 @@ class KeepalivedReader:
                 read_at=time.monotonic(),
             )
 
-    def collect_roles(self) -> KeepalivedReading | None:
-        """A fast partial read for when a VIP just moved: only the JSON dump (roles,
-        priorities, VIPs) from the daemon and configuration the last `collect` found;
-        the checker's health is left out (None). None before any `collect` found a
-        daemon. The full `collect` should follow."""
-        with self._lock:
-            req = self._requester
-            if req is None:
-                return None
-            started = time.monotonic()
-            from_json = req.json(min_interval=URGENT_INTERVAL)
-            if not from_json.value:
-                return None  # nothing new to show early; the full read says why
-            return KeepalivedReading(
-                processes=req.daemon.processes,
-                config=self._config,
-                config_file=self._config_shown,
-                instances=merge_instances(from_json.value, {}, None),
-                check=None,
-                notes=(),
-                errors=tuple(from_json.problems),
-                started=started,
-                read_at=time.monotonic(),
-            )
+    def collect_roles(self, fresh_after: float | None = None) -> KeepalivedReading | None:
+        """A fast partial read for when a VIP just moved (at `fresh_after`, monotonic):
+        only the JSON dump (roles, priorities, VIPs), asked for after that moment, from
+        the daemon and configuration the last `collect` found; the checker's health is
+        left out (None). None before any `collect` found a daemon. The full `collect`
+        should follow.
+
+        It does not wait for a `collect` under way (it may run beside one, on another
+        thread: the dump requester is thread-safe), so a slow routine read never
+        delays the roles after a VIP move."""
+        found = self._found
+        if found is None:
+            return None
+        req, config, config_file = found
+        # Its JSON dump may be one asked for since `fresh_after` by another read.
+        started = time.monotonic() if fresh_after is None else fresh_after
+        from_json = req.json(URGENT_INTERVAL, fresh_after)
+        if not from_json.value:
+            return None  # nothing new to show early; the full read says why
+        return KeepalivedReading(
+            processes=req.daemon.processes,
+            config=config,
+            config_file=config_file,
+            instances=merge_instances(from_json.value, {}, None),
+            check=None,
+            notes=(),
+            errors=tuple(from_json.problems),
+            started=started,
+            read_at=time.monotonic(),
+        )
 
     def join_reading(
         self,
@@ -557,7 +569,7 @@ class KeepalivedReader:
     # Dumps --------------------------------------------------------------------
 
     def _dumps(
-        self, daemon: KeepalivedDaemon, errors: list[str], urgent: bool = False
+        self, daemon: KeepalivedDaemon, errors: list[str], fresh_after: float | None = None
     ) -> tuple[tuple[VrrpInstance, ...], CheckData | None]:
         """JSON, STATS and DATA (VRRP + checker) dumps, merged; problems become errors."""
         from lvstop.sources.keepalived.runtime.dumps import DumpRequester
@@ -568,14 +580,14 @@ class KeepalivedReader:
             self._requester = DumpRequester(daemon, min_interval=self.dump_interval)
             self._requester_for = ident
         req = self._requester
-        limit = URGENT_INTERVAL if urgent else None
+        limit = URGENT_INTERVAL if fresh_after is not None else None
         # The three requests wait on keepalived, not on the CPU: in parallel, a read
         # costs the slowest dump instead of the sum (~2 s instead of ~6 s when
         # keepalived writes nothing).
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="keepalived-dump") as pool:
-            stats_f = pool.submit(req.stats, limit)
-            data_f = pool.submit(req.data, limit)
-            from_json = req.json(min_interval=limit)
+            stats_f = pool.submit(req.stats, limit, fresh_after)
+            data_f = pool.submit(req.data, limit, fresh_after)
+            from_json = req.json(limit, fresh_after)
             stats, data = stats_f.result(), data_f.result()
         for parsed in (from_json, stats, data):
             errors.extend(p for p in parsed.problems if p not in errors)

@@ -136,7 +136,8 @@ class DumpRequester:
     """Signals one keepalived daemon for dumps and reads them back (thread-safe).
 
     At most one signal per kind every `min_interval` seconds; callers within that
-    window, or waiting while a request is in flight, get the last result.
+    window, or waiting while a request is in flight, get the last result, unless they
+    need a dump asked for after some moment (`fresh_after`, see `request`).
     """
 
     def __init__(
@@ -147,53 +148,75 @@ class DumpRequester:
         timeout: float = 2.0,
         send_signal: Callable[[int, int], None] = os.kill,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.daemon = daemon
         self.min_interval = min_interval
         self.timeout = timeout
         self._send_signal = send_signal
         self._clock = clock
+        self._sleep = sleep
         self._locks = {k: threading.Lock() for k in DumpKind}
-        self._last: dict[DumpKind, tuple[float, Dump]] = {}
+        # Per kind: (when its signal was sent, when its dump was read back, the dump).
+        self._last: dict[DumpKind, tuple[float, float, Dump]] = {}
 
-    def request(self, kind: DumpKind, min_interval: float | None = None) -> Dump:
+    def request(
+        self, kind: DumpKind, min_interval: float | None = None, fresh_after: float | None = None
+    ) -> Dump:
         """Signal keepalived for `kind` (unless rate-limited) and read the result.
 
         `min_interval` overrides the rate limit for this call (shorter when something
-        just changed and a fresh dump is worth the signal)."""
+        just changed and a fresh dump is worth the signal). `fresh_after` (this
+        requester's clock) is when the caller learnt that keepalived's state changed:
+        a dump asked for before then would show the old state, so it is never served;
+        one asked for since is shared, else a new one is asked for once the rate-limit
+        window has passed (waiting out its rest)."""
         limit = self.min_interval if min_interval is None else min_interval
         with self._locks[kind]:
             last = self._last.get(kind)
-            now = self._clock()
-            if last is not None and now - last[0] < limit:
-                return _stale(last[1])
+            if last is not None:
+                asked, done, dump = last
+                if fresh_after is None:
+                    if self._clock() - done < limit:
+                        return _stale(dump)
+                elif asked >= fresh_after:
+                    return dump
+                else:
+                    rest = limit - (self._clock() - done)
+                    if rest > 0:
+                        self._sleep(rest)
+            asked = self._clock()
             dump = self._request(kind)
-            self._last[kind] = (self._clock(), dump)
+            self._last[kind] = (asked, self._clock(), dump)
             return dump
 
     # Parsed views -------------------------------------------------------------
 
-    def json(self, min_interval: float | None = None) -> Parsed[list[VrrpInstance]]:
+    def json(
+        self, min_interval: float | None = None, fresh_after: float | None = None
+    ) -> Parsed[list[VrrpInstance]]:
         """VRRP instances with their counters, from keepalived.json."""
-        dump = self.request(DumpKind.JSON, min_interval)
+        dump = self.request(DumpKind.JSON, min_interval, fresh_after)
         problems = list(dump.problems)
         text = dump.text("keepalived.json")
         value = parse_json(text, problems) if text is not None else []
         return Parsed(value, tuple(problems), dump)
 
-    def stats(self, min_interval: float | None = None) -> Parsed[dict[str, VrrpCounters]]:
+    def stats(
+        self, min_interval: float | None = None, fresh_after: float | None = None
+    ) -> Parsed[dict[str, VrrpCounters]]:
         """Per-instance advert counters, from keepalived.stats."""
-        dump = self.request(DumpKind.STATS, min_interval)
+        dump = self.request(DumpKind.STATS, min_interval, fresh_after)
         problems = list(dump.problems)
         text = dump.text("keepalived.stats")
         value = parse_stats(text, problems) if text is not None else {}
         return Parsed(value, tuple(problems), dump)
 
     def data(
-        self, min_interval: float | None = None
+        self, min_interval: float | None = None, fresh_after: float | None = None
     ) -> Parsed[tuple[VrrpData | None, CheckData | None]]:
         """The VRRP and checker data dumps (None for a part that was not written)."""
-        dump = self.request(DumpKind.DATA, min_interval)
+        dump = self.request(DumpKind.DATA, min_interval, fresh_after)
         problems = list(dump.problems)
         vrrp_text = dump.text("keepalived.data")
         check_text = dump.text("keepalived_check.data")
