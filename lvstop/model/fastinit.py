@@ -24,8 +24,19 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def positional_constructor(cls: type[T]) -> Callable[..., T]:
-    """A function `make(f1, f2, ...)` equivalent to `cls(f1, f2, ...)`, but faster."""
+def shadow_class(cls: type[Any]) -> type[Any]:
+    """A plain class with `cls`'s slots: build an instance with `object.__new__` of it,
+    store every field as an attribute, then assign `__class__ = cls`. For hot paths
+    that build several objects in one function (no call per object); every field
+    must be stored before the object is used. Raises TypeError where this is not
+    equivalent to calling `cls` (see the module docstring)."""
+    names = _fields(cls)
+    if cls.__bases__ != (object,):
+        raise TypeError(f"{cls.__name__} has bases: no shadow class of identical layout")
+    return type(f"_{cls.__name__}Shadow", (), {"__slots__": tuple(names)})
+
+
+def _fields(cls: type[Any]) -> list[str]:
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls.__name__} is not a dataclass")
     if hasattr(cls, "__post_init__"):
@@ -35,10 +46,16 @@ def positional_constructor(cls: type[T]) -> Callable[..., T]:
     names = [f.name for f in fields]
     if slots is None or tuple(slots) != tuple(names) or not all(f.init for f in fields):
         raise TypeError(f"{cls.__name__}: needs slots=True and every field in __init__")
+    return names
+
+
+def positional_constructor(cls: type[T]) -> Callable[..., T]:
+    """A function `make(f1, f2, ...)` equivalent to `cls(f1, f2, ...)`, but faster."""
+    names = _fields(cls)
     ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     lines = ["def make(" + ", ".join(names) + "):"]
     if cls.__bases__ == (object,):
-        ns["_Shadow"] = type(f"_{cls.__name__}Shadow", (), {"__slots__": tuple(names)})
+        ns["_Shadow"] = shadow_class(cls)
         lines.append("    o = _new(_Shadow)")
         lines += [f"    o.{name} = {name}" for name in names]
         lines.append("    o.__class__ = _cls")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lvstop.errors import NotADirector, SourceError
-from lvstop.model.fastinit import positional_constructor
+from lvstop.model.fastinit import positional_constructor, shadow_class
 from lvstop.model.ipvs import (
     ZERO_COUNTERS,
     ZERO_RATES,
@@ -269,6 +269,10 @@ def _compile(
     )
 
 
+_LENGTH_SEQ = struct.Struct("=I4xI")
+"""nlmsghdr's length and sequence number."""
+
+
 class _Decoder:
     """Decodes messages of one kind into value tuples in the canonical key order."""
 
@@ -287,22 +291,26 @@ class _Decoder:
         """
         if n < 16:
             return None
-        length = int.from_bytes(buf[0:4], sys.byteorder)
-        if int.from_bytes(buf[8:12], sys.byteorder) != seq:
+        length, msg_seq = _LENGTH_SEQ.unpack_from(buf)
+        if msg_seq != seq:
             return None
         for layout in self.layouts.get(length, ()):
-            if n % layout.full.size:
+            size = layout.full.size
+            if n % size:
                 continue
             # Every header of every message checked at once, as one masked compare
             # of the datagram read as a big integer; then the payloads in C.
-            mask, bits = layout.masks(n // layout.full.size)
-            if int.from_bytes(buf[:n], sys.byteorder) & mask != bits:
+            got = layout._masks.get(n // size)
+            mask, bits = got if got is not None else layout.masks(n // size)
+            data = buf[:n]
+            if int.from_bytes(data, sys.byteorder) & mask != bits:
                 continue
-            rows = list(layout.payloads.iter_unpack(buf[:n]))
-            self.fast += len(rows)
+            values = layout.payloads.iter_unpack(data)
             if not layout.complete:
-                rows = [(*t, 0) for t in rows]
-            return list(map(layout.order, rows))
+                values = ((*t, 0) for t in values)
+            rows = list(map(layout.order, values))
+            self.fast += len(rows)
+            return rows
         return None
 
     def decode(
@@ -355,8 +363,11 @@ _FAMILIES = {int(f): f for f in Family}
 
 _new_counters = positional_constructor(Counters)
 _new_rates = positional_constructor(Rates)
-_new_real_server = positional_constructor(RealServer)
 _new_service = positional_constructor(Service)
+_new = object.__new__
+_RealServerShadow = shadow_class(RealServer)
+_CountersShadow = shadow_class(Counters)
+_RatesShadow = shadow_class(Rates)
 
 
 def _counters(v: tuple[Any, ...]) -> Counters:
@@ -448,7 +459,8 @@ class IpvsNetlink:
         out: list[tuple[Any, ...]] = []
         while True:
             buf, n = sock.recv()
-            rows = decoder.decode_datagram(buf, n, seq) if bulk else None
+            # A lone 20-byte datagram is the NLMSG_DONE that ends every dump.
+            rows = decoder.decode_datagram(buf, n, seq) if bulk and n > 20 else None
             if rows is not None:
                 out += rows
                 continue
@@ -500,20 +512,47 @@ def _selector(v: tuple[Any, ...]) -> bytes:
 _PROTOCOLS = {int(p): p for p in Protocol}
 
 
+_KEYS: dict[tuple[Any, ...], ServiceKey] = {}
+_STRINGS: dict[tuple[Any, ...], tuple[str, str | None, int]] = {}
+
+
+def _service_key(family: int, v: tuple[Any, ...]) -> ServiceKey:
+    """The ServiceKey for raw (family, protocol, address, port, fwmark), cached: the
+    same services come back every poll and building a key hashes its fields."""
+    raw = (family, v[1], v[2], v[3], v[4])
+    key = _KEYS.get(raw)
+    if key is None:
+        if v[4]:
+            key = ServiceKey(_FAMILIES[family], None, None, 0, v[4])
+        else:
+            key = ServiceKey(
+                _FAMILIES[family], _PROTOCOLS[v[1]], _addr(v[2], family), _swap16(v[3]), 0
+            )
+        if len(_KEYS) > 65536:
+            _KEYS.clear()
+        _KEYS[raw] = key
+    return key
+
+
 def _service_from(v: tuple[Any, ...], dests: tuple[RealServer, ...]) -> Service:
     """Build a service from values in SERVICE_KEYS order and its real servers."""
     family = v[0] or socket.AF_INET
-    if v[4]:
-        key = ServiceKey(_FAMILIES[family], None, None, 0, v[4])
-    else:
-        key = ServiceKey(_FAMILIES[family], _PROTOCOLS[v[1]], _addr(v[2], family), _swap16(v[3]), 0)
+    # Scheduler, persistence engine and netmask: few distinct values, decoded once.
+    raw = (v[5], v[9], v[8], family)
+    strings = _STRINGS.get(raw)
+    if strings is None:
+        pe = (_cstr(v[9]) or None) if v[9] else None
+        strings = (_cstr(v[5]), pe, _netmask_prefix(v[8], family))
+        if len(_STRINGS) > 4096:
+            _STRINGS.clear()
+        _STRINGS[raw] = strings
     return _new_service(
-        key,
-        _cstr(v[5]),
+        _service_key(family, v),
+        strings[0],
         v[6],
         v[7],
-        _netmask_prefix(v[8], family),
-        (_cstr(v[9]) or None) if v[9] else None,
+        strings[2],
+        strings[1],
         _counters(v[10:15]),
         _rates(v[15:20]),
         dests,
@@ -526,22 +565,43 @@ _FORWARDS = tuple(Forward)
 
 
 def _dest_from(v: tuple[Any, ...], svc_family: int) -> RealServer:
-    """Build a real server from values in DEST_KEYS order (the hot path: keep it lean)."""
+    """Build a real server from values in DEST_KEYS order.
+
+    The hot path of a poll (10,000 per poll of a big table), so its three objects are
+    built inline (fastinit.shadow_class: no call, slice or tuple per object); the
+    result equals RealServer(...) with Counters/Rates (the decode tests compare)."""
     family = v[9] or svc_family
-    return _new_real_server(
-        _addr(v[0], family),
-        ((v[1] & 0xFF) << 8) | (v[1] >> 8),
-        _FORWARDS[v[2] & 0x7],
-        v[3],
-        v[4],
-        v[5],
-        v[6],
-        v[7],
-        v[8],
-        _counters(v[10:15]),
-        _rates(v[15:20]),
-        _FAMILIES[family],
-        v[20],
-        ((v[21] & 0xFF) << 8) | (v[21] >> 8),
-        v[22],
-    )
+    address = _ADDRS.get((v[0], family))
+    if address is None:
+        address = _addr(v[0], family)
+    if v[10] or v[11] or v[12] or v[13] or v[14]:
+        stats: Any = _new(_CountersShadow)
+        stats.conns, stats.inpkts, stats.outpkts, stats.inbytes, stats.outbytes = v[10:15]
+        stats.__class__ = Counters
+    else:
+        stats = ZERO_COUNTERS
+    if v[15] or v[16] or v[17] or v[18] or v[19]:
+        rates: Any = _new(_RatesShadow)
+        rates.cps, rates.inpps, rates.outpps, rates.inbps, rates.outbps = v[15:20]
+        rates.__class__ = Rates
+    else:
+        rates = ZERO_RATES
+    o: Any = _new(_RealServerShadow)
+    o.address = address
+    o.port = ((v[1] & 0xFF) << 8) | (v[1] >> 8)
+    o.forward = _FORWARDS[v[2] & 0x7]
+    o.weight = v[3]
+    o.u_threshold = v[4]
+    o.l_threshold = v[5]
+    o.active_conns = v[6]
+    o.inactive_conns = v[7]
+    o.persistent_conns = v[8]
+    o.stats = stats
+    o.rates = rates
+    o.family = _FAMILIES[family]
+    o.tun_type = v[20]
+    o.tun_port = ((v[21] & 0xFF) << 8) | (v[21] >> 8)
+    o.tun_flags = v[22]
+    o.__class__ = RealServer
+    out: RealServer = o
+    return out
