@@ -7,7 +7,7 @@ reads every attribute header, one that reads only the values we use), and decode
 later messages of that length with two struct calls after checking that every
 header matches. A message whose headers differ (new kernel, padding) falls back to
 the generic decoder, so correctness never depends on the guess. Unchanged
-destinations (identical bytes since the previous poll) reuse the previous objects.
+destinations (identical values since the previous poll) reuse the previous objects.
 """
 
 from __future__ import annotations
@@ -153,9 +153,13 @@ class _Layout:
     payloads: struct.Struct
     order: Callable[[tuple[Any, ...]], tuple[Any, ...]]
     _masks: dict[int, tuple[int, int]]
+    _expect: tuple[int, tuple[int, ...]] = (-1, ())  # the last seq's expected headers
 
     def expect(self, seq: int) -> tuple[int, ...]:
-        return (*self.expected[: self.seq_pos], seq, *self.expected[self.seq_pos + 1 :])
+        if self._expect[0] != seq:  # once per dump: its messages share the seq
+            want = (*self.expected[: self.seq_pos], seq, *self.expected[self.seq_pos + 1 :])
+            self._expect = (seq, want)
+        return self._expect[1]
 
     def masks(self, rows: int) -> tuple[int, int]:
         """(mask, expected bits) over `rows` consecutive messages, cached."""
@@ -476,13 +480,23 @@ class IpvsNetlink:
         fresh: dict[bytes, tuple[list[tuple[Any, ...]], tuple[RealServer, ...]]],
     ) -> tuple[RealServer, ...]:
         rows = self._dump(IPVS_CMD_GET_DEST, selector, self._dest)
-        # A service whose destinations all read exactly as in the last poll (idle
-        # servers: same counters) reuses last poll's objects; the compare runs in C.
+        # Destinations that read exactly as in the last poll (idle servers: same
+        # counters) reuse last poll's objects, the whole tuple when none moved; the
+        # compares run in C.
         last = self._dest_cache.get(selector)
-        if last is not None and last[0] == rows:
+        family = svc_family or socket.AF_INET
+        if last is None:
+            dests = tuple([_dest_from(v, family) for v in rows])
+        elif last[0] == rows:
             dests = last[1]
+        elif len(last[0]) == len(rows):
+            dests = tuple(
+                [
+                    old if v == was else _dest_from(v, family)
+                    for v, was, old in zip(rows, last[0], last[1], strict=True)
+                ]
+            )
         else:
-            family = svc_family or socket.AF_INET
             dests = tuple([_dest_from(v, family) for v in rows])
         fresh[selector] = (rows, dests)
         return dests

@@ -283,10 +283,11 @@ class FakeSock:
 
     family_id = 0x20
 
-    def __init__(self, services: int, dests: int, busy: bool) -> None:
+    def __init__(self, services: int, dests: int, busy: bool, every: int = 1) -> None:
         self.services = bytearray()
         self.dests: dict[bytes, bytearray] = {}
         self.busy = busy
+        self.every = every  # busy: only every n-th dest of a service moves
         self.poll = 0  # dest dumps answered so far
         self.fail_after: int | None = None  # answer ENOENT from this dest dump on
         for i in range(services):
@@ -309,11 +310,12 @@ class FakeSock:
         buf = self.services if cmd == nl.IPVS_CMD_GET_SERVICE else self.dests[payload]
         if self.busy and cmd == nl.IPVS_CMD_GET_DEST:
             buf = bytearray(buf)  # counters move on every poll: nothing can be reused
-            off = 0
-            while off < len(buf):  # bump each dest's last counter
+            off = index = 0
+            while off < len(buf):  # bump each (n-th) dest's last counter
                 end = off + int.from_bytes(buf[off : off + 4], sys.byteorder)
-                buf[end - 8 : end - 4] = (self.poll + 1).to_bytes(4, sys.byteorder)
-                off = end
+                if index % self.every == 0:
+                    buf[end - 8 : end - 4] = (self.poll + 1).to_bytes(4, sys.byteorder)
+                off, index = end, index + 1
         if self.fail_after is not None and self.poll >= self.fail_after:
             buf = bytearray(ERROR_ENOENT)
             self.queue = [buf]
@@ -357,6 +359,19 @@ def test_whole_poll_reuses_only_what_did_not_change(busy: bool) -> None:
         assert all(a.real_servers is b.real_servers for a, b in zip(first, second, strict=True))
         assert second == fresh
     assert gc.isenabled()
+
+
+def test_servers_that_did_not_move_are_reused_beside_ones_that_did() -> None:
+    sock = FakeSock(20, 10, busy=True, every=3)
+    r = fake_reader(sock)
+    first = r.read()
+    second = r.read()
+    cold = fake_reader(sock)
+    sock.poll -= 20  # the same counters again, for a reader with nothing to reuse
+    assert second == cold.read()
+    for a, b in zip(first, second, strict=True):
+        same = [x is y for x, y in zip(a.real_servers, b.real_servers, strict=True)]
+        assert same == [i % 3 != 0 for i in range(10)]  # dests 0, 3, 6, 9 moved
 
 
 def test_dump_error_mid_poll_is_one_clean_error() -> None:
