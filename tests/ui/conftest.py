@@ -26,6 +26,15 @@ class Clock:
         return self.now
 
 
+SERVICES = [
+    "TCP  198.18.23.73:80",
+    "TCP  198.18.23.73:8765",
+    "TCP  198.18.23.74:80",
+    "TCP  198.18.23.74:8765",
+]
+"""The demo director's services, in the Services view's order."""
+
+
 @dataclass
 class Console:
     """An app under test plus the clock both it and its director read."""

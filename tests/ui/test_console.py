@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from conftest import Console, ConsoleFactory
+from conftest import SERVICES, Console, ConsoleFactory
 
 from lvstop.config import Config, load
 from lvstop.model.capabilities import Capabilities
@@ -16,13 +16,6 @@ from lvstop.model.snapshot import Snapshot
 from lvstop.sources.simulated import SimulatedDirector
 from lvstop.ui.app import HelpScreen
 from lvstop.ui.header import HeaderBar, header_markup
-
-SERVICES = [
-    "TCP  198.18.23.73:80",
-    "TCP  198.18.23.73:8765",
-    "TCP  198.18.23.74:80",
-    "TCP  198.18.23.74:8765",
-]
 
 
 def header(c: Console) -> str:

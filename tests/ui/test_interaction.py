@@ -7,7 +7,7 @@ import itertools
 from dataclasses import replace
 from typing import Any
 
-from conftest import Console, ConsoleFactory
+from conftest import SERVICES, Console, ConsoleFactory
 from textual import events
 from textual.widgets import Input
 
@@ -18,13 +18,6 @@ from lvstop.ui.app import HelpScreen
 from lvstop.ui.header import HeaderBar
 from lvstop.ui.keybar import KeyBar, KeyHint, bar_markup, fit
 from lvstop.ui.views import READING
-
-SERVICES = [
-    "TCP  198.18.23.73:80",
-    "TCP  198.18.23.73:8765",
-    "TCP  198.18.23.74:80",
-    "TCP  198.18.23.74:8765",
-]
 
 
 def bar(c: Console) -> str:
