@@ -7,11 +7,12 @@ keepalived (``global_defs { notify_fifo PATH }``, also ``vrrp_notify_fifo`` and
     RS [198.18.23.10]:tcp:8765 [198.18.23.73]:tcp:8765 DOWN
     VS [198.18.23.73]:tcp:8765 UP     (or FWM 1 / [group]:8765)
 
-It opens the FIFO O_RDWR|O_NONBLOCK: it never blocks, drops lines when the pipe is full,
-and its open keeps the pipe buffer alive, so lines written before any reader came are
-delivered to the first one. Each event's `at` is therefore when lvstop *read* the
-line, not when keepalived wrote it. Every stop, and every reload, closes keepalived's end
-(vrrp_daemon.c, check_daemon.c) and a reload opens it again; if keepalived created the
+keepalived opens the FIFO O_RDWR|O_NONBLOCK: it never blocks, drops lines when the pipe
+is full, and its open end keeps the pipe buffer alive, so lines written before any reader
+came are delivered to the first one (lvstop opens its own end O_RDONLY|O_NONBLOCK).
+Each event's `at` is therefore when lvstop *read* the line, not when keepalived wrote it.
+Every stop, and every reload, closes keepalived's end (vrrp_daemon.c, check_daemon.c)
+and a reload opens it again; if keepalived created the
 FIFO it also unlinks it and makes a new one. A reader sees EOF on stop (`FifoClosed`),
 and on reload only if it reads in the milliseconds before keepalived reopens (seen
 both ways), so besides reopening after EOF the reader also reopens when the path
