@@ -154,6 +154,9 @@ class _Layout:
     order: Callable[[tuple[Any, ...]], tuple[Any, ...]]
     _masks: dict[int, tuple[int, int]]
     _expect: tuple[int, tuple[int, ...]] = (-1, ())  # the last seq's expected headers
+    # Builds the model object straight from a `payloads` row (no canonical tuple in
+    # between); set by decoders that have a builder template (destinations).
+    build: Callable[[tuple[Any, ...], int], Any] | None = None
 
     def expect(self, seq: int) -> tuple[int, ...]:
         if self._expect[0] != seq:  # once per dump: its messages share the seq
@@ -216,6 +219,7 @@ def _compile(
     buf: bytes | bytearray | memoryview,
     msg_len: int,
     keys: tuple[Key, ...],
+    builder: Callable[[list[int | None]], Callable[[tuple[Any, ...], int], Any]] | None = None,
 ) -> _Layout:
     fmt = ["="]
     pfmt = ["="]
@@ -256,7 +260,7 @@ def _compile(
     pad = len(entries)  # index of the 0 appended for keys this layout lacks
     message = int.from_bytes(bytes(buf[msg_start : msg_start + stride]), sys.byteorder)
     payload_pad = len(payload_keys)
-    return _Layout(
+    layout = _Layout(
         struct.Struct("".join(fmt)),
         operator.itemgetter(*header_idx),
         tuple(expected),
@@ -271,17 +275,35 @@ def _compile(
         ),
         {},
     )
+    if builder is not None:
+        layout.build = builder([payload_keys.index(k) if k in value_idx else None for k in keys])
+    return layout
+
+
+def canonical(layout: _Layout, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """`payloads` rows of `layout` as values in the decoder's key order."""
+    if not layout.complete:
+        rows = [(*t, 0) for t in rows]
+    return list(map(layout.order, rows))
 
 
 _LENGTH_SEQ = struct.Struct("=I4xI")
 """nlmsghdr's length and sequence number."""
+_LENGTH_TYPE_SEQ = struct.Struct("=IH2xI")
+NLMSG_MIN_TYPE = 0x10
+"""Message types below are netlink's own (NOOP, ERROR, DONE, OVERRUN)."""
 
 
 class _Decoder:
     """Decodes messages of one kind into value tuples in the canonical key order."""
 
-    def __init__(self, keys: tuple[Key, ...]) -> None:
+    def __init__(
+        self,
+        keys: tuple[Key, ...],
+        builder: Callable[[list[int | None]], Callable[[tuple[Any, ...], int], Any]] | None = None,
+    ) -> None:
         self.keys = keys
+        self.builder = builder
         self.layouts: dict[int, list[_Layout]] = {}
         self.fast = 0
         self.slow = 0
@@ -293,6 +315,13 @@ class _Decoder:
         server of a service, all encoded alike. None means "use the per-message
         path" (mixed shapes, a new shape, or the end-of-dump message).
         """
+        got = self.decode_raw(buf, n, seq)
+        return None if got is None else canonical(*got)
+
+    def decode_raw(
+        self, buf: memoryview, n: int, seq: int
+    ) -> tuple[_Layout, list[tuple[Any, ...]]] | None:
+        """`decode_datagram` without the reordering: (layout, its `payloads` rows)."""
         if n < 16:
             return None
         length, msg_seq = _LENGTH_SEQ.unpack_from(buf)
@@ -309,13 +338,22 @@ class _Decoder:
             data = buf[:n]
             if int.from_bytes(data, sys.byteorder) & mask != bits:
                 continue
-            values = layout.payloads.iter_unpack(data)
-            if not layout.complete:
-                values = ((*t, 0) for t in values)
-            rows = list(map(layout.order, values))
+            rows = list(layout.payloads.iter_unpack(data))
             self.fast += len(rows)
-            return rows
+            return layout, rows
         return None
+
+    def learn(self, buf: memoryview, n: int, seq: int) -> bool:
+        """Compile the layout of the datagram's first message if it is of this
+        request and of a shape not known yet; True if a layout was added."""
+        length, msg_type, msg_seq = _LENGTH_TYPE_SEQ.unpack_from(buf)
+        known = len(self.layouts.get(length, ()))
+        if msg_type < NLMSG_MIN_TYPE or msg_seq != seq or known >= 8:
+            return False  # an error or DONE message, another request's, or enough shapes
+        if length < HEADERS_LEN or length > n:
+            return False
+        self.decode(buf, 0, length, seq)
+        return len(self.layouts.get(length, ())) > known
 
     def decode(
         self, buf: memoryview | bytearray, off: int, length: int, seq: int
@@ -334,7 +372,7 @@ class _Decoder:
         _walk(buf, off + HEADERS_LEN, off + length, "cmd", out, positions)
         known = self.layouts.setdefault(length, [])
         if len(known) < 8:  # a few shapes per length (e.g. "rr" vs "wrr"), never unbounded
-            known.append(_compile(off, positions, buf, length, self.keys))
+            known.append(_compile(off, positions, buf, length, self.keys, self.builder))
         return tuple(out.get(k, 0) for k in self.keys)
 
 
@@ -405,9 +443,13 @@ class IpvsNetlink:
                     "this host is not an LVS director"
                 ) from None
             raise SourceError(f"IPVS netlink: {exc.strerror}") from None
+        self._start_decoding()
+
+    def _start_decoding(self) -> None:
+        """Fresh decoders and nothing to reuse (also for readers on a fake socket)."""
         self._svc = _Decoder(SERVICE_KEYS)
-        self._dest = _Decoder(DEST_KEYS)
-        self._dest_cache: dict[bytes, tuple[list[tuple[Any, ...]], tuple[RealServer, ...]]] = {}
+        self._dest = _Decoder(DEST_KEYS, _dest_builder)
+        self._dest_cache: dict[bytes, _DestEntry] = {}
 
     def close(self) -> None:
         self._sock.close()
@@ -430,7 +472,7 @@ class IpvsNetlink:
 
     def read(self) -> list[Service]:
         """Every service with its real servers. Raises SourceError (EPERM etc.)."""
-        fresh: dict[bytes, tuple[list[tuple[Any, ...]], tuple[RealServer, ...]]] = {}
+        fresh: dict[bytes, _DestEntry] = {}
         # A poll allocates tens of thousands of objects that all stay alive: the
         # cyclic collector would only re-scan them (a fifth of a cold poll's time).
         collecting = gc.isenabled()
@@ -438,7 +480,7 @@ class IpvsNetlink:
         try:
             out = [
                 _service_from(values, self._dests(_selector(values), values[0], fresh))
-                for values in self._dump(IPVS_CMD_GET_SERVICE, b"", self._svc, bulk=False)
+                for values in self._dump(IPVS_CMD_GET_SERVICE, b"", self._svc)
             ]
         except NetlinkError as exc:
             if exc.errno == errno.EPERM:
@@ -451,55 +493,81 @@ class IpvsNetlink:
         self._dest_cache = fresh
         return out
 
-    def _dump(
-        self, cmd: int, payload: bytes, decoder: _Decoder, bulk: bool = True
-    ) -> list[tuple[Any, ...]]:
-        """One dump request; every reply message as values in the decoder's key order.
-
-        `bulk` tries whole-datagram decoding first (for dumps of uniform messages).
-        """
+    def _dump(self, cmd: int, payload: bytes, decoder: _Decoder) -> list[tuple[Any, ...]]:
+        """One dump request; every reply message as values in the decoder's key order,
+        message by message (the service dump: its messages differ in shape)."""
         sock = self._sock
         seq = sock.send(sock.family_id, cmd, IPVS_GENL_VERSION, payload, NLM_F_DUMP)
         out: list[tuple[Any, ...]] = []
         while True:
             buf, n = sock.recv()
-            # A lone 20-byte datagram is the NLMSG_DONE that ends every dump.
-            rows = decoder.decode_datagram(buf, n, seq) if bulk and n > 20 else None
-            if rows is not None:
-                out += rows
-                continue
             messages, finished = sock.walk(buf, n, seq)
             out += [decoder.decode(buf, off, length, seq) for off, length in messages]
             if finished:
                 return out
 
     def _dests(
-        self,
-        selector: bytes,
-        svc_family: int,
-        fresh: dict[bytes, tuple[list[tuple[Any, ...]], tuple[RealServer, ...]]],
+        self, selector: bytes, svc_family: int, fresh: dict[bytes, _DestEntry]
     ) -> tuple[RealServer, ...]:
-        rows = self._dump(IPVS_CMD_GET_DEST, selector, self._dest)
+        build, rows = self._dest_rows(selector)
         # Destinations that read exactly as in the last poll (idle servers: same
         # counters) reuse last poll's objects, the whole tuple when none moved; the
         # compares run in C.
         last = self._dest_cache.get(selector)
         family = svc_family or socket.AF_INET
-        if last is None:
-            dests = tuple([_dest_from(v, family) for v in rows])
-        elif last[0] == rows:
-            dests = last[1]
-        elif len(last[0]) == len(rows):
+        if last is None or last[0] is not build:
+            dests = tuple([build(v, family) for v in rows])
+        elif last[1] == rows:
+            dests = last[2]
+        elif len(last[1]) == len(rows):
             dests = tuple(
                 [
-                    old if v == was else _dest_from(v, family)
-                    for v, was, old in zip(rows, last[0], last[1], strict=True)
+                    old if v == was else build(v, family)
+                    for v, was, old in zip(rows, last[1], last[2], strict=True)
                 ]
             )
         else:
-            dests = tuple([_dest_from(v, family) for v in rows])
-        fresh[selector] = (rows, dests)
+            dests = tuple([build(v, family) for v in rows])
+        fresh[selector] = (build, rows, dests)
         return dests
+
+    def _dest_rows(self, selector: bytes) -> tuple[_Builder, list[tuple[Any, ...]]]:
+        """One service's destination dump: (builder, its rows). The usual reply, one
+        datagram of like messages then NLMSG_DONE, gives its layout's builder and
+        the raw struct rows; anything else (several datagrams, mixed shapes) falls
+        back to canonical rows and `_dest_from`."""
+        sock = self._sock
+        decoder = self._dest
+        seq = sock.send(sock.family_id, IPVS_CMD_GET_DEST, IPVS_GENL_VERSION, selector, NLM_F_DUMP)
+        whole: tuple[_Layout, list[tuple[Any, ...]]] | None = None
+        out: list[tuple[Any, ...]] = []
+        while True:
+            buf, n = sock.recv()
+            # A lone 20-byte datagram is the NLMSG_DONE that ends every dump.
+            got = decoder.decode_raw(buf, n, seq) if n > 20 else None
+            if got is None and n > 20 and whole is None and not out and decoder.learn(buf, n, seq):
+                got = decoder.decode_raw(buf, n, seq)  # a new shape, now known
+            if got is not None:
+                if whole is None and not out:
+                    whole = got
+                else:
+                    if whole is not None:
+                        out, whole = canonical(*whole), None
+                    out += canonical(*got)
+                continue
+            messages, finished = sock.walk(buf, n, seq)
+            if whole is not None:
+                if finished and not messages and whole[0].build is not None:
+                    return whole[0].build, whole[1]
+                out, whole = canonical(*whole), None
+            out += [decoder.decode(buf, off, length, seq) for off, length in messages]
+            if finished:
+                return _dest_from, out
+
+
+_Builder = Callable[[tuple[Any, ...], int], RealServer]
+_DestEntry = tuple[_Builder, list[tuple[Any, ...]], tuple[RealServer, ...]]
+"""A service's destinations in the last poll: (builder, rows, the objects built)."""
 
 
 _V4_SELECTOR = struct.Struct("=HH HHH2x HHH2x HH16s HH2s2x")
@@ -578,44 +646,69 @@ def _service_from(v: tuple[Any, ...], dests: tuple[RealServer, ...]) -> Service:
 _FORWARDS = tuple(Forward)
 
 
-def _dest_from(v: tuple[Any, ...], svc_family: int) -> RealServer:
-    """Build a real server from values in DEST_KEYS order.
-
-    The hot path of a poll (10,000 per poll of a big table), so its three objects are
-    built inline (fastinit.shadow_class: no call, slice or tuple per object); the
-    result equals RealServer(...) with Counters/Rates (the decode tests compare)."""
-    family = v[9] or svc_family
-    address = _ADDRS.get((v[0], family))
+# The hot path of a poll (10,000 real servers per poll of a big table): one
+# function per message layout, generated from this template, builds a RealServer
+# and its Counters/Rates inline (fastinit.shadow_class: no call, slice or tuple per
+# object) straight from the struct's row. `{k}` is the value of DEST_KEYS[k]: an
+# index into the row, or 0 for an attribute the layout lacks. The result equals
+# RealServer(...) with Counters/Rates (the decode tests compare).
+_DEST_TEMPLATE = """
+def build(p, svc_family):
+    family = {9} or svc_family
+    address = _ADDRS.get(({0}, family))
     if address is None:
-        address = _addr(v[0], family)
-    if v[10] or v[11] or v[12] or v[13] or v[14]:
-        stats: Any = _new(_CountersShadow)
-        stats.conns, stats.inpkts, stats.outpkts, stats.inbytes, stats.outbytes = v[10:15]
+        address = _addr({0}, family)
+    if {10} or {11} or {12} or {13} or {14}:
+        stats = _new(_CountersShadow)
+        stats.conns = {10}
+        stats.inpkts = {11}
+        stats.outpkts = {12}
+        stats.inbytes = {13}
+        stats.outbytes = {14}
         stats.__class__ = Counters
     else:
         stats = ZERO_COUNTERS
-    if v[15] or v[16] or v[17] or v[18] or v[19]:
-        rates: Any = _new(_RatesShadow)
-        rates.cps, rates.inpps, rates.outpps, rates.inbps, rates.outbps = v[15:20]
+    if {15} or {16} or {17} or {18} or {19}:
+        rates = _new(_RatesShadow)
+        rates.cps = {15}
+        rates.inpps = {16}
+        rates.outpps = {17}
+        rates.inbps = {18}
+        rates.outbps = {19}
         rates.__class__ = Rates
     else:
         rates = ZERO_RATES
-    o: Any = _new(_RealServerShadow)
+    o = _new(_RealServerShadow)
     o.address = address
-    o.port = ((v[1] & 0xFF) << 8) | (v[1] >> 8)
-    o.forward = _FORWARDS[v[2] & 0x7]
-    o.weight = v[3]
-    o.u_threshold = v[4]
-    o.l_threshold = v[5]
-    o.active_conns = v[6]
-    o.inactive_conns = v[7]
-    o.persistent_conns = v[8]
+    o.port = (({1} & 0xFF) << 8) | ({1} >> 8)
+    o.forward = _FORWARDS[{2} & 0x7]
+    o.weight = {3}
+    o.u_threshold = {4}
+    o.l_threshold = {5}
+    o.active_conns = {6}
+    o.inactive_conns = {7}
+    o.persistent_conns = {8}
     o.stats = stats
     o.rates = rates
     o.family = _FAMILIES[family]
-    o.tun_type = v[20]
-    o.tun_port = ((v[21] & 0xFF) << 8) | (v[21] >> 8)
-    o.tun_flags = v[22]
+    o.tun_type = {20}
+    o.tun_port = (({21} & 0xFF) << 8) | ({21} >> 8)
+    o.tun_flags = {22}
     o.__class__ = RealServer
-    out: RealServer = o
-    return out
+    return o
+"""
+
+
+def _dest_builder(index: list[int | None]) -> Callable[[tuple[Any, ...], int], RealServer]:
+    """The template instantiated for rows whose DEST_KEYS[k] is at `index[k]`."""
+    if len(index) != len(DEST_KEYS):
+        raise ValueError("one index per DEST_KEYS entry")
+    exprs = ["0" if i is None else f"p[{i}]" for i in index]
+    ns: dict[str, Any] = dict(globals())
+    exec(_DEST_TEMPLATE.format(*exprs), ns)  # as dataclasses builds its __init__
+    build: Callable[[tuple[Any, ...], int], RealServer] = ns["build"]
+    return build
+
+
+_dest_from = _dest_builder(list(range(len(DEST_KEYS))))
+"""Build a real server from values in DEST_KEYS order (the per-message path)."""

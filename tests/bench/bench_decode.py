@@ -36,9 +36,7 @@ def main() -> int:
     def reader() -> nl.IpvsNetlink:
         r = object.__new__(nl.IpvsNetlink)
         r._sock = fake  # type: ignore[assignment]
-        r._svc = nl._Decoder(nl.SERVICE_KEYS)
-        r._dest = nl._Decoder(nl.DEST_KEYS)
-        r._dest_cache = {}
+        r._start_decoding()
         return r
 
     cold, warm = [], []

@@ -66,7 +66,7 @@ def main() -> int:
 
     floor = IpvsNetlink()
     selectors = [
-        _selector(v) for v in floor._dump(IPVS_CMD_GET_SERVICE, b"", floor._svc, bulk=False)
+        _selector(v) for v in floor._dump(IPVS_CMD_GET_SERVICE, b"", floor._svc)
     ]
 
     def syscalls_only() -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from lvstop.errors import SourceError
 from lvstop.model import Family, Forward, Protocol
+from lvstop.model.ipvs import ZERO_COUNTERS, ZERO_RATES
 from lvstop.sources import ipvs_netlink as nl
 from lvstop.sources.genl import GENL_HDR, NLMSG_HDR, GenlSocket, nla, nla_nested
 
@@ -60,7 +61,7 @@ def dest_msg(
     with_tun: bool = True,
 ) -> bytearray:
     raw = socket.inet_pton(family, addr).ljust(16, b"\0")
-    s32, s64 = _stats(conns, conns * 6, conns * 400, 1)
+    s32, s64 = _stats(conns, conns * 6, conns * 400, 1 if conns else 0)  # idle: all zero
     attrs = [
         nla(1, raw),
         nla(2, struct.pack("!H", port)),
@@ -258,6 +259,30 @@ def test_whole_datagram_path_equals_per_message_path() -> None:
     assert fast.decode_datagram(memoryview(odd), len(odd), 7) is None
 
 
+@pytest.mark.parametrize("with_tun", [True, False])
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+def test_layout_builder_equals_the_canonical_builder(with_tun: bool, family: int) -> None:
+    """Each layout builds real servers straight from its struct rows; the result must
+    equal the canonical path's, also when the layout lacks attributes (old kernel)."""
+    addr = "2001:db8::%d" if family == socket.AF_INET6 else "198.18.23.%d"
+    msgs = [
+        dest_msg(addr % i, 80 + i, i, conns=i * 3, active=i, with_tun=with_tun, family=family)
+        for i in range(1, 6)
+    ]
+    msgs.append(dest_msg(addr % 9, 8765, 0, with_tun=with_tun, family=family))  # idle
+    datagram = memoryview(bytearray(b"".join(msgs)))
+    dec = nl._Decoder(nl.DEST_KEYS, nl._dest_builder)
+    assert dec.learn(datagram, len(datagram), 7) and not dec.learn(datagram, len(datagram), 7)
+    got = dec.decode_raw(datagram, len(datagram), 7)
+    assert got is not None and got[0].build is not None
+    layout, rows = got
+    built = [layout.build(r, socket.AF_INET) for r in rows]
+    want = [nl._dest_from(v, socket.AF_INET) for v in nl.canonical(layout, rows)]
+    assert built == want
+    assert built[-1].stats is ZERO_COUNTERS and built[-1].rates is ZERO_RATES
+    assert built[0].stats.conns == 3 and built[0].port == 81
+
+
 def test_datagram_ending_in_done_is_left_to_the_walker() -> None:
     from lvstop.sources.genl import NLMSG_HDR, GenlSocket
 
@@ -288,6 +313,7 @@ class FakeSock:
         self.dests: dict[bytes, bytearray] = {}
         self.busy = busy
         self.every = every  # busy: only every n-th dest of a service moves
+        self.split = False  # answer each dest dump in two datagrams
         self.poll = 0  # dest dumps answered so far
         self.fail_after: int | None = None  # answer ENOENT from this dest dump on
         for i in range(services):
@@ -323,6 +349,9 @@ class FakeSock:
         if cmd == nl.IPVS_CMD_GET_DEST:
             self.poll += 1
         self.queue = [buf, bytearray(DONE)]
+        if self.split and cmd == nl.IPVS_CMD_GET_DEST:  # a big service: two datagrams
+            cut = int.from_bytes(buf[0:4], sys.byteorder) * 3
+            self.queue = [buf[:cut], buf[cut:], bytearray(DONE)]
         return SEQ
 
     def recv(self) -> tuple[memoryview, int]:
@@ -336,9 +365,7 @@ def fake_reader(sock: FakeSock) -> nl.IpvsNetlink:
     """An IpvsNetlink on a fake socket."""
     r = object.__new__(nl.IpvsNetlink)
     r._sock = sock  # type: ignore[assignment]
-    r._svc = nl._Decoder(nl.SERVICE_KEYS)
-    r._dest = nl._Decoder(nl.DEST_KEYS)
-    r._dest_cache = {}
+    r._start_decoding()
     return r
 
 
@@ -372,6 +399,18 @@ def test_servers_that_did_not_move_are_reused_beside_ones_that_did() -> None:
     for a, b in zip(first, second, strict=True):
         same = [x is y for x, y in zip(a.real_servers, b.real_servers, strict=True)]
         assert same == [i % 3 != 0 for i in range(10)]  # dests 0, 3, 6, 9 moved
+
+
+def test_dests_over_several_datagrams_read_as_in_one() -> None:
+    sock = FakeSock(20, 10, busy=False)
+    want = fake_reader(sock).read()
+    sock.split = True
+    r = fake_reader(sock)
+    first = r.read()
+    assert first == want
+    second = r.read()
+    assert second == want
+    assert all(a.real_servers is b.real_servers for a, b in zip(first, second, strict=True))
 
 
 def test_dump_error_mid_poll_is_one_clean_error() -> None:
