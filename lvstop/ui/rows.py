@@ -7,10 +7,11 @@ the snapshot with dictionary lookups, nothing quadratic.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, is_
 
 from lvstop.model.conns import ConnTable
 from lvstop.model.diff import SnapshotDiff
@@ -74,10 +75,12 @@ class RealServerRow:
     display values are computed on access: for the rows on screen, or for every row
     only when sorting by that column. `key` is a plain (service, address, port) tuple
     because it is hashed for every row each refresh. `rs` None: configured in
-    keepalived but absent from IPVS (`absent` says why).
+    keepalived but absent from IPVS (`absent` says why). `pos` is the server's place
+    in the snapshot (its services in order, each one's servers in order; -1 when
+    absent), where bulk columns of the model find its values.
     """
 
-    __slots__ = ("_absent_status", "_look", "absent", "ctx", "key", "rs")
+    __slots__ = ("_absent_status", "_look", "absent", "ctx", "key", "pos", "rs")
 
     def __init__(
         self,
@@ -86,6 +89,7 @@ class RealServerRow:
         rs: RealServer | None,
         address: str,
         port: int,
+        pos: int,
         absent: str | None = None,
         absent_status: RealServerStatus | None = None,
     ) -> None:
@@ -93,6 +97,7 @@ class RealServerRow:
         self.ctx = ctx
         self._look = look
         self.rs = rs
+        self.pos = pos
         self.absent = absent
         self._absent_status = absent_status
 
@@ -194,6 +199,34 @@ class RealServerRow:
     def weights_differ(self) -> bool:
         known = {w for w in (self.weight, self.effective, self.configured) if w is not None}
         return len(known) > 1
+
+
+_POS = attrgetter("pos")
+_LOOK = attrgetter("_look")
+
+
+def rate_values(name: str) -> Callable[[Sequence[RealServerRow]], list[float]]:
+    """`row.rates.<name>` of many rows in one pass: the bulk values of a rate column.
+
+    Sorting by a rate needs every row's: a Rates object per row, through the row's
+    property, was most of such a refresh. lvstop's own rates come as one column in
+    snapshot order (`SnapshotDiff.rate_column`), picked by each row's position."""
+    rate = attrgetter(f"rates.{name}")  # of a row, or of a RealServer: the kernel's
+
+    def values(rows: Sequence[RealServerRow]) -> list[float]:
+        if not rows:
+            return []
+        look = rows[0]._look
+        if not all(map(is_, map(_LOOK, rows), repeat(look))):
+            return list(map(rate, rows))  # rows of different refreshes
+        own = look.own_rates
+        if own is None:  # the kernel's rates (ZERO_RATES for a row absent from IPVS)
+            return [rate(row.rs) if row.rs is not None else 0.0 for row in rows]
+        # Position -1 (absent from IPVS) picks the 0.0 appended at the end.
+        column = (*own.rate_column(name), 0.0)
+        return list(map(column.__getitem__, map(_POS, rows)))
+
+    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,19 +392,25 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
     rows: list[RealServerRow] = []
     append = rows.append
     contexts: dict[ServiceKey, _ServiceContext] = {}
-    for svc in snap.services if service is None else filter(None, [snap.service(service)]):
+    only = snap.service(service) if service is not None else None
+    end = 0
+    for svc in snap.services:
+        rss = svc.real_servers
+        start, end = end, end + len(rss)
+        if service is not None and svc is not only:
+            continue
         key = svc.key
         inbps = state.service_rates(key, svc.rates).inbps
-        active = 0 if inbps > 0 else sum(rs.active_conns for rs in svc.real_servers)
+        active = 0 if inbps > 0 else sum(rs.active_conns for rs in rss)
         ctx = contexts[key] = _ServiceContext(key, label(key), inbps, active)
-        for rs in svc.real_servers:
-            append(RealServerRow(ctx, look, rs, rs.address, rs.port))
+        for pos, rs in enumerate(rss, start):
+            append(RealServerRow(ctx, look, rs, rs.address, rs.port, pos))
     if ka is not None:
         for a in ka.absent_real_servers:
             if service is not None and a.service != service:
                 continue
             ctx = contexts.get(a.service) or _ServiceContext(a.service, label(a.service), 0.0, 0)
-            append(RealServerRow(ctx, look, None, a.address, a.port, a.reason, a.status))
+            append(RealServerRow(ctx, look, None, a.address, a.port, -1, a.reason, a.status))
     return rows
 
 

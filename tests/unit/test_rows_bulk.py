@@ -1,0 +1,89 @@
+"""Bulk column values of the real-server rows against each row's own value.
+
+A sort by a rate reads one rate of every row in one pass (`rows.rate_values`, from
+`SnapshotDiff.rate_column` by the row's place in the snapshot); it must give what
+each row's `rates` gives, or the order on screen would change.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import fields, replace
+
+import pytest
+from test_model_diff_lazy import _pair
+
+from lvstop.feed import Update
+from lvstop.model import Rates
+from lvstop.model.diff import diff
+from lvstop.model.keepalived import AbsentRealServer, KeepalivedState, RealServerStatus
+from lvstop.model.snapshot import Snapshot
+from lvstop.model.vrrp import Health
+from lvstop.ui import rows as R
+from lvstop.ui.state import ConsoleState
+from lvstop.ui.table import Column, LiveTable
+
+RATE_NAMES = [f.name for f in fields(Rates)]
+
+
+def _with_absent(snap: Snapshot, rng: random.Random) -> Snapshot:
+    """`snap` with keepalived reporting a server or two it removed from IPVS."""
+    keys = [s.key for s in snap.services] or [None]
+    absent = tuple(
+        AbsentRealServer(
+            key, f"172.31.0.{i}", 8080, RealServerStatus(1, 0, Health.DOWN), True, "failed"
+        )
+        for i, key in enumerate(rng.sample(keys, min(2, len(keys))))
+        if key is not None
+    )
+    return replace(snap, keepalived=KeepalivedState(absent_real_servers=absent))
+
+
+def _state(seed: int, with_diff: bool) -> ConsoleState:
+    prev, cur = _pair(seed)
+    rng = random.Random(seed)
+    prev, cur = _with_absent(prev, rng), _with_absent(cur, rng)
+    state = ConsoleState(lambda: 0.0)
+    d = diff(prev, cur) if with_diff else None
+    state.apply(Update(cur, prev if with_diff else None, d, (), None, "timer"))
+    return state
+
+
+@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("with_diff", [True, False])
+def test_bulk_rates_equal_each_rows_rates(seed: int, with_diff: bool) -> None:
+    state = _state(seed, with_diff)
+    snap = state.snapshot
+    assert snap is not None
+    scopes = [None, *(s.key for s in snap.services[:3])]
+    for service in scopes:  # all servers, and drilled into one service
+        rows = R.real_server_rows(state, service)
+        rng = random.Random(seed)
+        shuffled = rng.sample(rows, len(rows))  # a bulk column takes any order
+        for name in RATE_NAMES:
+            bulk = R.rate_values(name)
+            for subset in (rows, shuffled, shuffled[: len(rows) // 2]):
+                assert bulk(subset) == [getattr(r.rates, name) for r in subset]
+
+
+def test_rows_of_two_refreshes_mixed_fall_back_to_each_row() -> None:
+    a, b = _state(1, True), _state(2, True)
+    rows = R.real_server_rows(a) + R.real_server_rows(b)
+    assert R.rate_values("cps")(rows) == [r.rates.cps for r in rows]
+
+
+def test_a_table_sorts_by_the_bulk_values_as_by_each_row() -> None:
+    """The same order (ties included: the sort is stable) with and without `bulk`."""
+    state = _state(7, True)
+    rows = R.real_server_rows(state)
+    get = lambda r: r.rates.cps  # noqa: E731
+    for reverse in (False, True):
+        plain = LiveTable([Column("cps", "CPS", 6, get)], sort_key="cps", reverse=reverse)
+        bulk = LiveTable(
+            [Column("cps", "CPS", 6, get, bulk=R.rate_values("cps"))],
+            sort_key="cps",
+            reverse=reverse,
+        )
+        plain.set_rows(rows)
+        bulk.set_rows(rows)
+        assert [r.key for r in bulk.rows] == [r.key for r in plain.rows]
