@@ -228,7 +228,7 @@ class SnapshotDiff:
         self._rs_rate_cache: dict[ServiceKey, dict[int, Rates]] = {}
         self._rs_rates_asked = 0
         self._rate_columns: dict[int, tuple[float, ...]] = {}
-        self._svc_rate_cache: dict[ServiceKey, Rates] = {}
+        self._svc_rate_cache: dict[ServiceKey, Rates] | None = None
         self._changed_svc: MappingProxyType[ServiceKey, dict[str, Change]] | None = None
         self._changed_rs: MappingProxyType[RsId, dict[str, Change]] | None = None
         self._svc_rates: MappingProxyType[ServiceKey, Rates] | None = None
@@ -238,15 +238,27 @@ class SnapshotDiff:
 
     def service_rate(self, key: ServiceKey) -> Rates:
         """lvstop's rates of a service over the interval (zero when new or unknown)."""
-        cached = self._svc_rate_cache.get(key)
-        if cached is not None:
-            return cached
-        out = ZERO_RATES
-        if self.prev is not None and self.interval > 0:
-            old, new = self.prev.service(key), self.cur.service(key)
-            if old is not None and new is not None and old.stats is not new.stats:
-                out = Rates.between(old.stats, new.stats, self.interval)
-        self._svc_rate_cache[key] = out
+        cache = self._svc_rate_cache
+        if cache is None:
+            cache = self._svc_rate_cache = self._all_service_rates()
+        return cache.get(key, ZERO_RATES)
+
+    def _all_service_rates(self) -> dict[ServiceKey, Rates]:
+        """Every paired service's rates in one pass (the console shows all of them
+        each refresh): `Rates.between`, inlined."""
+        out: dict[ServiceKey, Rates] = {}
+        dt = self.interval
+        if dt <= 0:
+            return out
+        make = _make_rates
+        for old, svc in self._svc_pairs:
+            a, b = old.stats, svc.stats
+            if a is b:
+                continue
+            c, ip, op = b.conns - a.conns, b.inpkts - a.inpkts, b.outpkts - a.outpkts
+            ib, ob = b.inbytes - a.inbytes, b.outbytes - a.outbytes
+            if c >= 0 and ip >= 0 and op >= 0 and ib >= 0 and ob >= 0:
+                out[svc.key] = make(c / dt, ip / dt, op / dt, ib / dt, ob / dt)
         return out
 
     def real_server_rate(self, key: ServiceKey, rs: RealServerKey) -> Rates:
@@ -363,9 +375,8 @@ class SnapshotDiff:
     def service_rates(self) -> MappingProxyType[ServiceKey, Rates]:
         """Every current service's rates."""
         if self._svc_rates is None:
-            self._svc_rates = MappingProxyType(
-                {s.key: self.service_rate(s.key) for s in self.cur.services}
-            )
+            rate = self.service_rate
+            self._svc_rates = MappingProxyType({s.key: rate(s.key) for s in self.cur.services})
         return self._svc_rates
 
     @property
