@@ -17,7 +17,12 @@ from lvstop.model.conns import ConnTable
 from lvstop.model.diff import SnapshotDiff
 from lvstop.model.events import Event
 from lvstop.model.ipvs import ZERO_RATES, Rates, RealServer, RealServerKey, Service, ServiceKey
-from lvstop.model.keepalived import KeepalivedState, RealServerStatus, VrrpAlarm
+from lvstop.model.keepalived import (
+    AbsentRealServer,
+    KeepalivedState,
+    RealServerStatus,
+    VrrpAlarm,
+)
 from lvstop.model.notation import hostport, service_label
 from lvstop.model.vrrp import Health, VrrpInstance, WireSpeaker
 from lvstop.ui.state import ConsoleState
@@ -75,31 +80,29 @@ class RealServerRow:
     display values are computed on access: for the rows on screen, or for every row
     only when sorting by that column. `key` is a plain (service, address, port) tuple
     because it is hashed for every row each refresh. `rs` None: configured in
-    keepalived but absent from IPVS (`absent` says why). `pos` is the server's place
-    in the snapshot (its services in order, each one's servers in order; -1 when
-    absent), where bulk columns of the model find its values.
+    keepalived but absent from IPVS (`absent`, keepalived's record, says why). `pos`
+    is the server's place in the snapshot (its services in order, each one's servers
+    in order; -1 when absent), where bulk columns of the model find its values.
     """
 
-    __slots__ = ("_absent_status", "_look", "absent", "ctx", "key", "pos", "rs")
+    __slots__ = ("_look", "absent", "ctx", "key", "pos", "rs")
 
     def __init__(
         self,
         ctx: _ServiceContext,
         look: _Lookups,
         rs: RealServer | None,
-        address: str,
-        port: int,
         pos: int,
-        absent: str | None = None,
-        absent_status: RealServerStatus | None = None,
+        absent: AbsentRealServer | None = None,
     ) -> None:
-        self.key = (ctx.label, address, port)
+        where = rs if rs is not None else absent
+        assert where is not None, "a row is a server in IPVS or one absent from it"
+        self.key = (ctx.label, where.address, where.port)
         self.ctx = ctx
         self._look = look
         self.rs = rs
         self.pos = pos
         self.absent = absent
-        self._absent_status = absent_status
 
     @property
     def rid(self) -> RsId:
@@ -111,8 +114,8 @@ class RealServerRow:
 
     @property
     def status(self) -> RealServerStatus | None:
-        if self.rs is None:
-            return self._absent_status
+        if self.absent is not None:
+            return self.absent.status
         return self._look.statuses.get(self.rid) if self._look.statuses else None
 
     @property
@@ -186,7 +189,8 @@ class RealServerRow:
     def detail(self) -> str:
         why = _failing(self.status)
         if self.absent is not None:
-            return f"{why} · not in IPVS: {self.absent}" if why else f"not in IPVS: {self.absent}"
+            reason = self.absent.reason
+            return f"{why} · not in IPVS: {reason}" if why else f"not in IPVS: {reason}"
         if self._look.unexplained and self.rid in self._look.unexplained:
             return "not in keepalived's configuration"
         return why
@@ -390,7 +394,6 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
         frozenset((u.service, u.real_server) for u in ka.unexplained) if ka else frozenset(),
     )
     rows: list[RealServerRow] = []
-    append = rows.append
     contexts: dict[ServiceKey, _ServiceContext] = {}
     only = snap.service(service) if service is not None else None
     end = 0
@@ -403,14 +406,13 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
         inbps = state.service_rates(key, svc.rates).inbps
         active = 0 if inbps > 0 else sum(rs.active_conns for rs in rss)
         ctx = contexts[key] = _ServiceContext(key, label(key), inbps, active)
-        for pos, rs in enumerate(rss, start):
-            append(RealServerRow(ctx, look, rs, rs.address, rs.port, pos))
+        rows.extend(map(RealServerRow, repeat(ctx), repeat(look), rss, range(start, end)))
     if ka is not None:
         for a in ka.absent_real_servers:
             if service is not None and a.service != service:
                 continue
             ctx = contexts.get(a.service) or _ServiceContext(a.service, label(a.service), 0.0, 0)
-            append(RealServerRow(ctx, look, None, a.address, a.port, -1, a.reason, a.status))
+            rows.append(RealServerRow(ctx, look, None, -1, a))
     return rows
 
 
