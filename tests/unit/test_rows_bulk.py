@@ -87,3 +87,18 @@ def test_a_table_sorts_by_the_bulk_values_as_by_each_row() -> None:
         plain.set_rows(rows)
         bulk.set_rows(rows)
         assert [r.key for r in bulk.rows] == [r.key for r in plain.rows]
+
+
+def test_an_absent_row_shows_keepalived_s_record() -> None:
+    state = _state(3, True)
+    rows = R.real_server_rows(state)
+    absent = [r for r in rows if not r.in_ipvs]
+    assert absent, "the fixture reports servers removed from IPVS"
+    for r in absent:
+        assert r.pos == -1 and r.rs is None
+        assert r.key[1].startswith("172.31.0.") and r.key[2] == 8080
+        assert r.health == "down" and r.status == RealServerStatus(1, 0, Health.DOWN)
+        assert r.detail == "not in IPVS: failed"
+        assert r.rates == Rates() and r.weight is None
+    present = [r for r in rows if r.in_ipvs]
+    assert [r.pos for r in present] == list(range(len(present)))
