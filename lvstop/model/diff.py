@@ -17,10 +17,11 @@ one rate of every server when sorting by it), events ask only for weights.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
-from itertools import chain, repeat
-from operator import attrgetter
+from itertools import accumulate, chain, compress, repeat
+from operator import attrgetter, ne
 from types import MappingProxyType
 from typing import Any
 
@@ -62,7 +63,6 @@ _GET_SERVICE = _getter(_SERVICE_FIELDS)
 _GET_RS = _getter(_RS_FIELDS)
 _GET_COUNTERS = _getter(_COUNTER_FIELDS)
 _GET_RATES = _getter(_RATE_FIELDS)
-_ADDRESS_PORT = attrgetter("address", "port")
 _make_rates = positional_constructor(Rates)
 _LAZY_RATES = 256
 """Real servers' rates computed one by one (the rows on screen) before `rates_of`
@@ -71,7 +71,6 @@ _WEIGHT = attrgetter("weight")
 _STATS = attrgetter("stats")
 _OLD = attrgetter("old")
 _NEW = attrgetter("new")
-_REAL_SERVERS = attrgetter("real_servers")
 
 
 def _one_rate(
@@ -82,7 +81,8 @@ def _one_rate(
     delta (getattr, a tuple of five) doubles the cost of this pass."""
     out: list[float] = []
     append = out.append
-    for a, b in zip(map(_STATS, olds), map(_STATS, news), strict=True):
+    for old, new in zip(olds, news, strict=True):
+        a, b = old.stats, new.stats
         if (
             b.conns < a.conns
             or b.inpkts < a.inpkts
@@ -307,9 +307,9 @@ class SnapshotDiff:
         self._rs_rates_asked = _LAZY_RATES + 1  # once
         for p in self._rs_pairs:
             cache = self._rs_rate_cache.setdefault(p.key, {})
-            for ident, a, b in zip(
-                map(id, p.new), map(_STATS, p.old), map(_STATS, p.new), strict=True
-            ):
+            for old, new in zip(p.old, p.new, strict=True):
+                a, b = old.stats, new.stats
+                ident = id(new)
                 if a is b:
                     cache[ident] = ZERO_RATES
                     continue
@@ -340,7 +340,7 @@ class SnapshotDiff:
         services = self.cur.services
         pairs = self._rs_pairs
         if self.interval <= 0 or not pairs:
-            return [0.0] * sum(map(len, map(_REAL_SERVERS, services)))
+            return [0.0] * sum([len(s.real_servers) for s in services])
         values = _one_rate(
             field,
             chain.from_iterable(map(_OLD, pairs)),
@@ -421,12 +421,20 @@ class SnapshotDiff:
 
     def weight_changes(self) -> Iterator[tuple[RsId, int, int]]:
         """((service, server), old, new) of every paired server whose kernel weight
-        changed, in the current snapshot's order (compares weights only)."""
-        for p in self._rs_pairs:
-            if list(map(_WEIGHT, p.old)) != list(map(_WEIGHT, p.new)):
-                for before, rs in zip(p.old, p.new, strict=True):
-                    if before.weight != rs.weight:
-                        yield (p.key, rs.key), before.weight, rs.weight
+        changed, in the current snapshot's order (compares weights only, all of
+        them at once; a few change per poll, if any)."""
+        pairs = self._rs_pairs
+        olds = [rs.weight for p in pairs for rs in p.old]
+        news = [rs.weight for p in pairs for rs in p.new]
+        if olds == news:
+            return
+        starts = list(accumulate(map(len, map(_NEW, pairs)), initial=0))
+        for i in compress(range(len(news)), map(ne, olds, news)):
+            # The last pair starting at or before i holds it (an empty pair ends
+            # where it starts, so it is never the last one at or before i).
+            j = bisect_right(starts, i) - 1
+            p = pairs[j]
+            yield (p.key, p.new[i - starts[j]].key), olds[i], news[i]
 
     @property
     def empty(self) -> bool:
@@ -470,8 +478,10 @@ def diff(prev: Snapshot | None, cur: Snapshot) -> SnapshotDiff:
         before, after = old.real_servers, svc.real_servers
         if before is after:
             continue  # the source reused the whole list: nothing moved
-        if len(before) == len(after) and list(map(_ADDRESS_PORT, before)) == list(
-            map(_ADDRESS_PORT, after)
+        if (
+            len(before) == len(after)
+            and [rs.port for rs in before] == [rs.port for rs in after]
+            and [rs.address for rs in before] == [rs.address for rs in after]
         ):
             rs_pairs.append(_Pairs(svc.key, before, after))
         else:

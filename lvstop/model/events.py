@@ -19,6 +19,8 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
+from operator import eq, not_
 
 from lvstop.model.diff import SnapshotDiff, diff
 from lvstop.model.ipvs import RealServerKey, ServiceKey
@@ -444,11 +446,9 @@ def _aligned_changes(
     keys = list(after)
     if list(before) != keys:
         return None
-    return [
-        _StatusChange(rid, was, now)
-        for rid, was, now in zip(keys, before.values(), after.values(), strict=True)
-        if was is not now and was != now
-    ]
+    olds, news = list(before.values()), list(after.values())
+    differ = compress(range(len(keys)), map(not_, map(eq, olds, news)))  # at C speed
+    return [_StatusChange(keys[i], olds[i], news[i]) for i in differ]
 
 
 def _health(statuses: list[_StatusChange], out: _Events) -> None:

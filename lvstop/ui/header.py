@@ -6,9 +6,6 @@ stale data, a failing poll) replace the quiet third line instead of hiding in a 
 
 from __future__ import annotations
 
-from itertools import chain
-from operator import attrgetter
-
 from textual.markup import escape
 from textual.widgets import Static
 
@@ -16,11 +13,6 @@ from lvstop.model.keepalived import KeepalivedState
 from lvstop.model.vrrp import VrrpInstance, VrrpState
 from lvstop.ui import format as fmt
 from lvstop.ui.state import ConsoleState
-
-_REAL_SERVERS = attrgetter("real_servers")
-_ACTIVE = attrgetter("active_conns")
-_CPS = attrgetter("cps")
-_INBPS = attrgetter("inbps")
 
 _STATE_STYLE = {
     VrrpState.MASTER: "$success bold",
@@ -106,11 +98,11 @@ def _third_line(state: ConsoleState) -> str:
     if snap is None:
         return ""
     services = len(snap.services)
-    servers = sum(map(len, map(_REAL_SERVERS, snap.services)))
-    active = sum(map(_ACTIVE, chain.from_iterable(map(_REAL_SERVERS, snap.services))))
+    servers = sum([len(s.real_servers) for s in snap.services])
+    active = sum([rs.active_conns for s in snap.services for rs in s.real_servers])
     rates = [state.service_rates(s.key, s.rates) for s in snap.services]
-    cps = sum(map(_CPS, rates))
-    inbps = sum(map(_INBPS, rates))
+    cps = sum([r.cps for r in rates])
+    inbps = sum([r.inbps for r in rates])
     absent = len(ka.absent_real_servers) if ka is not None else 0
     down = f", [$error]{absent} out of IPVS[/]" if absent else ""
     errors = len(snap.errors) + (len(ka.errors) if ka is not None else 0)

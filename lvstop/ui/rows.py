@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
-from operator import attrgetter, is_
+from operator import attrgetter
 
 from lvstop.model.conns import ConnTable
 from lvstop.model.diff import SnapshotDiff
@@ -205,10 +205,6 @@ class RealServerRow:
         return len(known) > 1
 
 
-_POS = attrgetter("pos")
-_LOOK = attrgetter("_look")
-
-
 def rate_values(name: str) -> Callable[[Sequence[RealServerRow]], list[float]]:
     """`row.rates.<name>` of many rows in one pass: the bulk values of a rate column.
 
@@ -221,14 +217,14 @@ def rate_values(name: str) -> Callable[[Sequence[RealServerRow]], list[float]]:
         if not rows:
             return []
         look = rows[0]._look
-        if not all(map(is_, map(_LOOK, rows), repeat(look))):
+        if [r for r in rows if r._look is not look]:
             return list(map(rate, rows))  # rows of different refreshes
         own = look.own_rates
         if own is None:  # the kernel's rates (ZERO_RATES for a row absent from IPVS)
             return [rate(row.rs) if row.rs is not None else 0.0 for row in rows]
         # Position -1 (absent from IPVS) picks the 0.0 appended at the end.
         column = (*own.rate_column(name), 0.0)
-        return list(map(column.__getitem__, map(_POS, rows)))
+        return [column[r.pos] for r in rows]
 
     return values
 
@@ -299,11 +295,6 @@ def _role(ka: KeepalivedState | None, key: ServiceKey) -> str:
     return owner.role.value if owner.role is not None else "?"
 
 
-_ACTIVE = attrgetter("active_conns")
-_INACTIVE = attrgetter("inactive_conns")
-_WEIGHT = attrgetter("weight")
-
-
 @lru_cache(maxsize=1 << 16)
 def label(key: ServiceKey) -> str:
     """service_label, remembered: every row of every refresh shows one."""
@@ -338,10 +329,10 @@ def service_rows(state: ConsoleState) -> list[ServiceRow]:
     for svc in snap.services:
         key = svc.key
         rss = svc.real_servers
-        active = sum(map(_ACTIVE, rss))
-        inactive = sum(map(_INACTIVE, rss))
+        active = sum([rs.active_conns for rs in rss])
+        inactive = sum([rs.inactive_conns for rs in rss])
         # Up = would get new connections: positive weight, not failing its checks.
-        weights = list(map(_WEIGHT, rss))
+        weights = [rs.weight for rs in rss]
         up = len(weights) - weights.count(0)
         failing = down.get(key)
         if failing:
@@ -404,7 +395,7 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
             continue
         key = svc.key
         inbps = state.service_rates(key, svc.rates).inbps
-        active = 0 if inbps > 0 else sum(rs.active_conns for rs in rss)
+        active = 0 if inbps > 0 else sum([rs.active_conns for rs in rss])
         ctx = contexts[key] = _ServiceContext(key, label(key), inbps, active)
         rows.extend(map(RealServerRow, repeat(ctx), repeat(look), rss, range(start, end)))
     if ka is not None:

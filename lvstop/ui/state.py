@@ -20,7 +20,6 @@ from lvstop.model.history import History
 from lvstop.model.ipvs import ZERO_RATES, Rates, ServiceKey
 from lvstop.model.snapshot import Snapshot
 
-_WEIGHT = attrgetter("weight")
 _KEY = attrgetter("key")
 _RATES = attrgetter("rates")
 _CPS = attrgetter("cps")
@@ -90,7 +89,8 @@ class ConsoleState:
             return
         self.snapshot = snap
         d = self.diff = update.diff
-        self._own_rates = d.service_rates if d is not None and d.interval > 0 else None
+        # A plain dict: a MappingProxyType.get is a method call by name on the dict.
+        self._own_rates = dict(d.service_rates) if d is not None and d.interval > 0 else None
         self.received_at = self.clock()
         self.times.append(snap.monotonic)
         # Histories: CPS per service (sparklines), active connections only of servers
@@ -105,7 +105,7 @@ class ConsoleState:
         self.cps.push_all(zip(map(_KEY, services), map(_CPS, rates), strict=True))
         draining = []
         for svc in services:
-            if 0 not in map(_WEIGHT, svc.real_servers):
+            if 0 not in [rs.weight for rs in svc.real_servers]:
                 continue
             key = svc.key
             for rs in svc.real_servers:
