@@ -443,8 +443,14 @@ def _aligned_changes(
     when the servers or their order differ."""
     if len(before) != len(after):
         return None
-    keys = list(after)
-    if list(before) != keys:
+    keys, was_keys = list(after), list(before)
+    # Compared part by part: a RealServerKey's generated __eq__ is a Python call per
+    # key, the reads of its fields are bytecode.
+    if (
+        [k[1].port for k in was_keys] != [k[1].port for k in keys]
+        or [k[1].address for k in was_keys] != [k[1].address for k in keys]
+        or [k[0] for k in was_keys] != [k[0] for k in keys]
+    ):
         return None
     olds, news = list(before.values()), list(after.values())
     differ = compress(range(len(keys)), map(not_, map(eq, olds, news)))  # at C speed
