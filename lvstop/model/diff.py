@@ -66,7 +66,8 @@ _GET_RATES = _getter(_RATE_FIELDS)
 _make_rates = positional_constructor(Rates)
 _LAZY_RATES = 256
 """Real servers' rates computed one by one (the rows on screen) before `rates_of`
-computes all of them at once (a sort by a rate asks for every row's)."""
+computes all of them at once (a sort by the share of traffic asks for every row's;
+a sort by one rate uses `rate_column`)."""
 _WEIGHT = attrgetter("weight")
 _STATS = attrgetter("stats")
 _OLD = attrgetter("old")

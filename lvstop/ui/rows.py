@@ -229,6 +229,24 @@ def rate_values(name: str) -> Callable[[Sequence[RealServerRow]], list[float]]:
     return values
 
 
+def share_values(rows: Sequence[RealServerRow]) -> list[float | None]:
+    """`row.share` of many rows in one pass (a sort by the share): the inbound bytes/s
+    from the bulk rate, the rest as the property computes it."""
+    inbps = rate_values("inbps")(rows)
+    out: list[float | None] = []
+    for row, rate in zip(rows, inbps, strict=True):
+        ctx = row.ctx
+        if row.rs is None:
+            out.append(None)
+        elif ctx.inbps > 0:
+            out.append(rate / ctx.inbps)
+        elif ctx.active > 0:
+            out.append(row.rs.active_conns / ctx.active)
+        else:
+            out.append(None)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class InstanceRow:
     key: str

@@ -191,6 +191,7 @@ def _rs_columns(
             lambda r: r.share,
             fmt=lambda v: "-" if v is None else f"{100 * v:.0f}%",
             priority=1,
+            bulk=R.share_values,
         ),
         Column(
             "drain",

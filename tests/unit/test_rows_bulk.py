@@ -14,10 +14,10 @@ import pytest
 from test_model_diff_lazy import _pair
 
 from lvstop.feed import Update
-from lvstop.model import Rates
+from lvstop.model import Counters, Forward, Protocol, Rates, RealServer, Service, ServiceKey
 from lvstop.model.diff import diff
 from lvstop.model.keepalived import AbsentRealServer, KeepalivedState, RealServerStatus
-from lvstop.model.snapshot import Snapshot
+from lvstop.model.snapshot import Snapshot, SourceKind
 from lvstop.model.vrrp import Health
 from lvstop.ui import rows as R
 from lvstop.ui.state import ConsoleState
@@ -39,9 +39,20 @@ def _with_absent(snap: Snapshot, rng: random.Random) -> Snapshot:
     return replace(snap, keepalived=KeepalivedState(absent_real_servers=absent))
 
 
+def _with_traffic(snap: Snapshot, rng: random.Random) -> Snapshot:
+    """`snap` with inbound bytes counted on some services (a share by bytes/s)."""
+    services = tuple(
+        replace(s, stats=Counters(s.stats.conns, 0, 0, rng.choice([0, 5000]), 0))
+        for s in snap.services
+    )
+    return replace(snap, services=services)
+
+
 def _state(seed: int, with_diff: bool) -> ConsoleState:
     prev, cur = _pair(seed)
     rng = random.Random(seed)
+    if seed % 2:
+        cur = _with_traffic(cur, rng)
     prev, cur = _with_absent(prev, rng), _with_absent(cur, rng)
     state = ConsoleState(lambda: 0.0)
     d = diff(prev, cur) if with_diff else None
@@ -64,6 +75,17 @@ def test_bulk_rates_equal_each_rows_rates(seed: int, with_diff: bool) -> None:
             bulk = R.rate_values(name)
             for subset in (rows, shuffled, shuffled[: len(rows) // 2]):
                 assert bulk(subset) == [getattr(r.rates, name) for r in subset]
+        assert R.share_values(shuffled) == [r.share for r in shuffled]
+
+
+def test_the_fixture_has_every_kind_of_share() -> None:
+    """By bytes/s, by active connections, none (absent, or an idle service)."""
+    kinds = set()
+    for seed in range(60):
+        for r in R.real_server_rows(_state(seed, True)):
+            share = r.share
+            kinds.add("none" if share is None else "bytes" if r.ctx.inbps > 0 else "conns")
+    assert kinds == {"bytes", "conns", "none"}
 
 
 def test_rows_of_two_refreshes_mixed_fall_back_to_each_row() -> None:
@@ -102,3 +124,30 @@ def test_an_absent_row_shows_keepalived_s_record() -> None:
         assert r.rates == Rates() and r.weight is None
     present = [r for r in rows if r.in_ipvs]
     assert [r.pos for r in present] == list(range(len(present)))
+
+
+def test_shares_by_bytes_in_bulk_and_per_row() -> None:
+    key = ServiceKey.inet(Protocol.TCP, "10.0.0.1", 80)
+
+    def snap(t: float, k: int) -> Snapshot:
+        servers = tuple(
+            RealServer(
+                f"172.16.0.{i}", 8080, Forward.ROUTE, 1, active_conns=i,
+                stats=Counters(k * i, k * i, 0, k * 1000 * i, 0),
+            )
+            for i in range(1, 4)
+        )  # fmt: skip
+        total = Counters(6 * k, 6 * k, 0, 6000 * k, 0)
+        return Snapshot(
+            t,
+            t,
+            "h",
+            SourceKind.SIMULATED,
+            (Service(key, "rr", stats=total, real_servers=servers),),
+        )
+
+    prev, cur = snap(1.0, 1), snap(3.0, 5)
+    state = ConsoleState(lambda: 0.0)
+    state.apply(Update(cur, prev, diff(prev, cur), (), None, "timer"))
+    rows = R.real_server_rows(state)
+    assert R.share_values(rows) == [r.share for r in rows] == [1 / 6, 2 / 6, 3 / 6]
