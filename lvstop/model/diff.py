@@ -11,15 +11,17 @@ each) cost more than the whole console refresh may. `diff` only pairs each entry
 with its previous self (identity first: a netlink poll reuses unchanged objects;
 position next: the kernel lists a service's servers in a stable order; address and
 port as the fallback). Per-field changes and rates are computed when asked for,
-once, and cached: the console asks for the rates of the rows on screen (or all of
-them when sorting by a rate), events ask only for weights.
+once, and cached: the console asks for the rates of the rows on screen (and for
+one rate of every server when sorting by it), events ask only for weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
-from operator import attrgetter
+from itertools import accumulate, chain, compress, repeat
+from operator import attrgetter, ne
 from types import MappingProxyType
 from typing import Any
 
@@ -61,13 +63,46 @@ _GET_SERVICE = _getter(_SERVICE_FIELDS)
 _GET_RS = _getter(_RS_FIELDS)
 _GET_COUNTERS = _getter(_COUNTER_FIELDS)
 _GET_RATES = _getter(_RATE_FIELDS)
-_ADDRESS_PORT = attrgetter("address", "port")
 _make_rates = positional_constructor(Rates)
 _LAZY_RATES = 256
 """Real servers' rates computed one by one (the rows on screen) before `rates_of`
-computes all of them at once (a sort by a rate asks for every row's)."""
+computes all of them at once (a sort by the share of traffic asks for every row's;
+a sort by one rate uses `rate_column`)."""
 _WEIGHT = attrgetter("weight")
 _STATS = attrgetter("stats")
+_OLD = attrgetter("old")
+_NEW = attrgetter("new")
+
+
+def _one_rate(
+    field: int, olds: Iterable[RealServer], news: Iterable[RealServer], dt: float
+) -> list[float]:
+    """Rate number `field` (in Rates' order) between each old and new server: zero
+    when any of the five counters went backwards. Written out per field: a generic
+    delta (getattr, a tuple of five) doubles the cost of this pass."""
+    out: list[float] = []
+    append = out.append
+    for old, new in zip(olds, news, strict=True):
+        a, b = old.stats, new.stats
+        if (
+            b.conns < a.conns
+            or b.inpkts < a.inpkts
+            or b.outpkts < a.outpkts
+            or b.inbytes < a.inbytes
+            or b.outbytes < a.outbytes
+        ):
+            append(0.0)
+        elif field == 0:
+            append((b.conns - a.conns) / dt)
+        elif field == 1:
+            append((b.inpkts - a.inpkts) / dt)
+        elif field == 2:
+            append((b.outpkts - a.outpkts) / dt)
+        elif field == 3:
+            append((b.inbytes - a.inbytes) / dt)
+        else:
+            append((b.outbytes - a.outbytes) / dt)
+    return out
 
 
 def _entry_changes(
@@ -139,17 +174,19 @@ class SnapshotDiff:
     appear as "stats.conns", "rates.cps", .... `interval` is the monotonic time
     between the samples (0.0 for the first sample). The mappings are built on first
     use; the hot paths are `service_rate`, `rates_of` (by the current snapshot's
-    RealServer object) and `weight_changes`.
+    RealServer object), `rate_column` (a sort) and `weight_changes`.
     """
 
     __slots__ = (
         "_changed_rs",
         "_changed_svc",
-        "_old_of",
+        "_old_by_service",
+        "_pair_of",
+        "_rate_columns",
         "_rs_pairs",
         "_rs_rate_cache",
         "_rs_rates",
-        "_shared",
+        "_rs_rates_asked",
         "_svc_pairs",
         "_svc_rate_cache",
         "_svc_rates",
@@ -187,10 +224,12 @@ class SnapshotDiff:
         self.totals_rates = totals_rates
         self._svc_pairs = service_pairs
         self._rs_pairs = rs_pairs
-        self._old_of: dict[Any, RealServer] | None = None
-        self._shared = False
-        self._rs_rate_cache: dict[Any, Rates] = {}
-        self._svc_rate_cache: dict[ServiceKey, Rates] = {}
+        self._pair_of: dict[ServiceKey, _Pairs] | None = None
+        self._old_by_service: dict[ServiceKey, dict[int, RealServer]] = {}
+        self._rs_rate_cache: dict[ServiceKey, dict[int, Rates]] = {}
+        self._rs_rates_asked = 0
+        self._rate_columns: dict[int, tuple[float, ...]] = {}
+        self._svc_rate_cache: dict[ServiceKey, Rates] | None = None
         self._changed_svc: MappingProxyType[ServiceKey, dict[str, Change]] | None = None
         self._changed_rs: MappingProxyType[RsId, dict[str, Change]] | None = None
         self._svc_rates: MappingProxyType[ServiceKey, Rates] | None = None
@@ -200,15 +239,27 @@ class SnapshotDiff:
 
     def service_rate(self, key: ServiceKey) -> Rates:
         """lvstop's rates of a service over the interval (zero when new or unknown)."""
-        cached = self._svc_rate_cache.get(key)
-        if cached is not None:
-            return cached
-        out = ZERO_RATES
-        if self.prev is not None and self.interval > 0:
-            old, new = self.prev.service(key), self.cur.service(key)
-            if old is not None and new is not None and old.stats is not new.stats:
-                out = Rates.between(old.stats, new.stats, self.interval)
-        self._svc_rate_cache[key] = out
+        cache = self._svc_rate_cache
+        if cache is None:
+            cache = self._svc_rate_cache = self._all_service_rates()
+        return cache.get(key, ZERO_RATES)
+
+    def _all_service_rates(self) -> dict[ServiceKey, Rates]:
+        """Every paired service's rates in one pass (the console shows all of them
+        each refresh): `Rates.between`, inlined."""
+        out: dict[ServiceKey, Rates] = {}
+        dt = self.interval
+        if dt <= 0:
+            return out
+        make = _make_rates
+        for old, svc in self._svc_pairs:
+            a, b = old.stats, svc.stats
+            if a is b:
+                continue
+            c, ip, op = b.conns - a.conns, b.inpkts - a.inpkts, b.outpkts - a.outpkts
+            ib, ob = b.inbytes - a.inbytes, b.outbytes - a.outbytes
+            if c >= 0 and ip >= 0 and op >= 0 and ib >= 0 and ob >= 0:
+                out[svc.key] = make(c / dt, ip / dt, op / dt, ib / dt, ob / dt)
         return out
 
     def real_server_rate(self, key: ServiceKey, rs: RealServerKey) -> Rates:
@@ -218,33 +269,48 @@ class SnapshotDiff:
 
     def rates_of(self, key: ServiceKey, rs: RealServer) -> Rates:
         """Rates of `rs`, a real server of service `key` *in the current snapshot*
-        (the object itself: matched by identity, no key is built or hashed)."""
-        old_of = self._old_of if self._old_of is not None else self._index()
-        ident: Any = (key, id(rs)) if self._shared else id(rs)
-        cache = self._rs_rate_cache
-        cached = cache.get(ident)
+        (the object itself: matched by identity within its service, no key is built
+        or hashed; a source may hand one equal object to two services)."""
+        cache = self._rs_rate_cache.get(key)
+        if cache is None:
+            cache = self._rs_rate_cache[key] = {}
+        cached = cache.get(id(rs))
         if cached is not None:
             return cached
-        if len(cache) == _LAZY_RATES and self.interval > 0:
-            # Asked for more than a screenful: a sort. Compute all in one pass.
-            self._all_rates(cache)
-            return cache.get(ident, ZERO_RATES)
-        old = old_of.get(ident)
+        if self._rs_rates_asked == _LAZY_RATES and self.interval > 0:
+            # Asked for more than a screenful: every row's. Compute all in one pass.
+            self._all_rates()
+            return self._rs_rate_cache[key].get(id(rs), ZERO_RATES)
+        self._rs_rates_asked += 1
+        old = self._old_in(key).get(id(rs))
         out = ZERO_RATES
         if old is not None and old.stats is not rs.stats and self.interval > 0:
             out = Rates.between(old.stats, rs.stats, self.interval)
-        self._rs_rate_cache[ident] = out
+        cache[id(rs)] = out
         return out
 
-    def _all_rates(self, cache: dict[Any, Rates]) -> None:
+    def _old_in(self, key: ServiceKey) -> dict[int, RealServer]:
+        """id(server of `key` in the current snapshot) -> its previous sample, built
+        for one service when first asked (the rows on screen are a few services')."""
+        index = self._old_by_service.get(key)
+        if index is None:
+            if self._pair_of is None:
+                self._pair_of = {p.key: p for p in self._rs_pairs}
+            p = self._pair_of.get(key)
+            index = dict(zip(map(id, p.new), p.old, strict=True)) if p is not None else {}
+            self._old_by_service[key] = index
+        return index
+
+    def _all_rates(self) -> None:
         """`Rates.between` for every paired server, inlined (the same arithmetic)."""
         dt = self.interval
         make = _make_rates
-        shared = self._shared
+        self._rs_rates_asked = _LAZY_RATES + 1  # once
         for p in self._rs_pairs:
-            key = p.key
-            idents = [(key, id(rs)) for rs in p.new] if shared else map(id, p.new)
-            for ident, a, b in zip(idents, map(_STATS, p.old), map(_STATS, p.new), strict=True):
+            cache = self._rs_rate_cache.setdefault(p.key, {})
+            for old, new in zip(p.old, p.new, strict=True):
+                a, b = old.stats, new.stats
+                ident = id(new)
                 if a is b:
                     cache[ident] = ZERO_RATES
                     continue
@@ -255,36 +321,63 @@ class SnapshotDiff:
                 else:
                     cache[ident] = make(c / dt, ip / dt, op / dt, ib / dt, ob / dt)
 
-    def _index(self) -> dict[Any, RealServer]:
-        """id(new object) -> its previous sample, for every paired real server.
+    def rate_column(self, name: str) -> tuple[float, ...]:
+        """One rate (a field of Rates: "cps", "inbps", ...) of every real server of
+        the current snapshot, in its order (services in order, each one's servers
+        in order): `rates_of(key, rs).<name>` of all of them.
 
-        The diff holds both snapshots, so the ids stay valid as long as it lives. A
-        source may hand the same (equal) RealServer object to two services of the
-        current snapshot (paired in one, new in the other, say): then every server is
-        keyed by (service, id) instead."""
-        seen: set[int] = set()
-        total = 0
-        for svc in self.cur.services:
-            seen.update(map(id, svc.real_servers))
-            total += len(svc.real_servers)
-        index: dict[Any, RealServer] = {}
-        if len(seen) == total:
-            for p in self._rs_pairs:
-                index.update(zip(map(id, p.new), p.old, strict=True))
-        else:
-            self._shared = True
-            for p in self._rs_pairs:
-                index.update(((p.key, id(rs)), old) for rs, old in zip(p.new, p.old, strict=True))
-        self._old_of = index
-        return index
+        A sort by a rate needs that one number of every server, not every server's
+        Rates: one pass over the paired servers, with the arithmetic and the reset
+        rule of `Rates.between`, remembered per rate."""
+        if name not in _RATE_FIELDS:
+            raise ValueError(f"unknown rate {name!r}: one of {', '.join(_RATE_FIELDS)}")
+        field = _RATE_FIELDS.index(name)
+        column = self._rate_columns.get(field)
+        if column is None:
+            column = self._rate_columns[field] = tuple(self._column(field))
+        return column
+
+    def _column(self, field: int) -> list[float]:
+        services = self.cur.services
+        pairs = self._rs_pairs
+        if self.interval <= 0 or not pairs:
+            return [0.0] * sum([len(s.real_servers) for s in services])
+        values = _one_rate(
+            field,
+            chain.from_iterable(map(_OLD, pairs)),
+            chain.from_iterable(map(_NEW, pairs)),
+            self.interval,
+        )
+        # The pairs follow the current snapshot's services (those with servers
+        # present both times); a pair holds fewer servers than its service when some
+        # are new (rate 0), else the same ones in the same order.
+        start_of: dict[ServiceKey, tuple[int, _Pairs]] = {}
+        start = 0
+        for p in pairs:
+            start_of[p.key] = (start, p)
+            start += len(p.new)
+        out: list[float] = []
+        for svc in services:
+            rss = svc.real_servers
+            found = start_of.get(svc.key)
+            if found is None:
+                out.extend(repeat(0.0, len(rss)))
+                continue
+            start, p = found
+            part = values[start : start + len(p.new)]
+            if len(p.new) == len(rss):
+                out.extend(part)
+            else:
+                by_id = dict(zip(map(id, p.new), part, strict=True))
+                out.extend(map(by_id.get, map(id, rss), repeat(0.0)))
+        return out
 
     @property
     def service_rates(self) -> MappingProxyType[ServiceKey, Rates]:
         """Every current service's rates."""
         if self._svc_rates is None:
-            self._svc_rates = MappingProxyType(
-                {s.key: self.service_rate(s.key) for s in self.cur.services}
-            )
+            rate = self.service_rate
+            self._svc_rates = MappingProxyType({s.key: rate(s.key) for s in self.cur.services})
         return self._svc_rates
 
     @property
@@ -329,12 +422,20 @@ class SnapshotDiff:
 
     def weight_changes(self) -> Iterator[tuple[RsId, int, int]]:
         """((service, server), old, new) of every paired server whose kernel weight
-        changed, in the current snapshot's order (compares weights only)."""
-        for p in self._rs_pairs:
-            if list(map(_WEIGHT, p.old)) != list(map(_WEIGHT, p.new)):
-                for before, rs in zip(p.old, p.new, strict=True):
-                    if before.weight != rs.weight:
-                        yield (p.key, rs.key), before.weight, rs.weight
+        changed, in the current snapshot's order (compares weights only, all of
+        them at once; a few change per poll, if any)."""
+        pairs = self._rs_pairs
+        olds = [rs.weight for p in pairs for rs in p.old]
+        news = [rs.weight for p in pairs for rs in p.new]
+        if olds == news:
+            return
+        starts = list(accumulate(map(len, map(_NEW, pairs)), initial=0))
+        for i in compress(range(len(news)), map(ne, olds, news)):
+            # The last pair starting at or before i holds it (an empty pair ends
+            # where it starts, so it is never the last one at or before i).
+            j = bisect_right(starts, i) - 1
+            p = pairs[j]
+            yield (p.key, p.new[i - starts[j]].key), olds[i], news[i]
 
     @property
     def empty(self) -> bool:
@@ -378,8 +479,10 @@ def diff(prev: Snapshot | None, cur: Snapshot) -> SnapshotDiff:
         before, after = old.real_servers, svc.real_servers
         if before is after:
             continue  # the source reused the whole list: nothing moved
-        if len(before) == len(after) and list(map(_ADDRESS_PORT, before)) == list(
-            map(_ADDRESS_PORT, after)
+        if (
+            len(before) == len(after)
+            and [rs.port for rs in before] == [rs.port for rs in after]
+            and [rs.address for rs in before] == [rs.address for rs in after]
         ):
             rs_pairs.append(_Pairs(svc.key, before, after))
         else:

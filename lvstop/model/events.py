@@ -19,6 +19,8 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
+from operator import eq, not_
 
 from lvstop.model.diff import SnapshotDiff, diff
 from lvstop.model.ipvs import RealServerKey, ServiceKey
@@ -441,14 +443,18 @@ def _aligned_changes(
     when the servers or their order differ."""
     if len(before) != len(after):
         return None
-    keys = list(after)
-    if list(before) != keys:
+    keys, was_keys = list(after), list(before)
+    # Compared part by part: a RealServerKey's generated __eq__ is a Python call per
+    # key, the reads of its fields are bytecode.
+    if (
+        [k[1].port for k in was_keys] != [k[1].port for k in keys]
+        or [k[1].address for k in was_keys] != [k[1].address for k in keys]
+        or [k[0] for k in was_keys] != [k[0] for k in keys]
+    ):
         return None
-    return [
-        _StatusChange(rid, was, now)
-        for rid, was, now in zip(keys, before.values(), after.values(), strict=True)
-        if was is not now and was != now
-    ]
+    olds, news = list(before.values()), list(after.values())
+    differ = compress(range(len(keys)), map(not_, map(eq, olds, news)))  # at C speed
+    return [_StatusChange(keys[i], olds[i], news[i]) for i in differ]
 
 
 def _health(statuses: list[_StatusChange], out: _Events) -> None:

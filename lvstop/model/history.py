@@ -25,6 +25,15 @@ class History:
             series = self._series[key] = deque(maxlen=self.length)
         series.append(value)
 
+    def push_all(self, values: Iterable[tuple[Hashable, float]]) -> None:
+        """`push` of every (key, value): one call per refresh, not one per entry."""
+        all_series, length = self._series, self.length
+        for key, value in values:
+            series = all_series.get(key)
+            if series is None:
+                series = all_series[key] = deque(maxlen=length)
+            series.append(value)
+
     def series(self, key: Hashable) -> tuple[float, ...]:
         """Oldest first; empty for an unknown key."""
         return tuple(self._series.get(key, ()))

@@ -98,10 +98,11 @@ def _third_line(state: ConsoleState) -> str:
     if snap is None:
         return ""
     services = len(snap.services)
-    servers = sum(len(s.real_servers) for s in snap.services)
-    active = sum(rs.active_conns for s in snap.services for rs in s.real_servers)
-    cps = sum(state.service_rates(s.key, s.rates).cps for s in snap.services)
-    inbps = sum(state.service_rates(s.key, s.rates).inbps for s in snap.services)
+    servers = sum([len(s.real_servers) for s in snap.services])
+    active = sum([rs.active_conns for s in snap.services for rs in s.real_servers])
+    rates = [state.service_rates(s.key, s.rates) for s in snap.services]
+    cps = sum([r.cps for r in rates])
+    inbps = sum([r.inbps for r in rates])
     absent = len(ka.absent_real_servers) if ka is not None else 0
     down = f", [$error]{absent} out of IPVS[/]" if absent else ""
     errors = len(snap.errors) + (len(ka.errors) if ka is not None else 0)

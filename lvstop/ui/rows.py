@@ -7,16 +7,22 @@ the snapshot with dictionary lookups, nothing quadratic.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from operator import attrgetter
 
 from lvstop.model.conns import ConnTable
 from lvstop.model.diff import SnapshotDiff
 from lvstop.model.events import Event
 from lvstop.model.ipvs import ZERO_RATES, Rates, RealServer, RealServerKey, Service, ServiceKey
-from lvstop.model.keepalived import KeepalivedState, RealServerStatus, VrrpAlarm
+from lvstop.model.keepalived import (
+    AbsentRealServer,
+    KeepalivedState,
+    RealServerStatus,
+    VrrpAlarm,
+)
 from lvstop.model.notation import hostport, service_label
 from lvstop.model.vrrp import Health, VrrpInstance, WireSpeaker
 from lvstop.ui.state import ConsoleState
@@ -74,27 +80,29 @@ class RealServerRow:
     display values are computed on access: for the rows on screen, or for every row
     only when sorting by that column. `key` is a plain (service, address, port) tuple
     because it is hashed for every row each refresh. `rs` None: configured in
-    keepalived but absent from IPVS (`absent` says why).
+    keepalived but absent from IPVS (`absent`, keepalived's record, says why). `pos`
+    is the server's place in the snapshot (its services in order, each one's servers
+    in order; -1 when absent), where bulk columns of the model find its values.
     """
 
-    __slots__ = ("_absent_status", "_look", "absent", "ctx", "key", "rs")
+    __slots__ = ("_look", "absent", "ctx", "key", "pos", "rs")
 
     def __init__(
         self,
         ctx: _ServiceContext,
         look: _Lookups,
         rs: RealServer | None,
-        address: str,
-        port: int,
-        absent: str | None = None,
-        absent_status: RealServerStatus | None = None,
+        pos: int,
+        absent: AbsentRealServer | None = None,
     ) -> None:
-        self.key = (ctx.label, address, port)
+        where = rs if rs is not None else absent
+        assert where is not None, "a row is a server in IPVS or one absent from it"
+        self.key = (ctx.label, where.address, where.port)
         self.ctx = ctx
         self._look = look
         self.rs = rs
+        self.pos = pos
         self.absent = absent
-        self._absent_status = absent_status
 
     @property
     def rid(self) -> RsId:
@@ -106,8 +114,8 @@ class RealServerRow:
 
     @property
     def status(self) -> RealServerStatus | None:
-        if self.rs is None:
-            return self._absent_status
+        if self.absent is not None:
+            return self.absent.status
         return self._look.statuses.get(self.rid) if self._look.statuses else None
 
     @property
@@ -181,7 +189,8 @@ class RealServerRow:
     def detail(self) -> str:
         why = _failing(self.status)
         if self.absent is not None:
-            return f"{why} · not in IPVS: {self.absent}" if why else f"not in IPVS: {self.absent}"
+            reason = self.absent.reason
+            return f"{why} · not in IPVS: {reason}" if why else f"not in IPVS: {reason}"
         if self._look.unexplained and self.rid in self._look.unexplained:
             return "not in keepalived's configuration"
         return why
@@ -194,6 +203,48 @@ class RealServerRow:
     def weights_differ(self) -> bool:
         known = {w for w in (self.weight, self.effective, self.configured) if w is not None}
         return len(known) > 1
+
+
+def rate_values(name: str) -> Callable[[Sequence[RealServerRow]], list[float]]:
+    """`row.rates.<name>` of many rows in one pass: the bulk values of a rate column.
+
+    Sorting by a rate needs every row's: a Rates object per row, through the row's
+    property, was most of such a refresh. lvstop's own rates come as one column in
+    snapshot order (`SnapshotDiff.rate_column`), picked by each row's position."""
+    rate = attrgetter(f"rates.{name}")  # of a row, or of a RealServer: the kernel's
+
+    def values(rows: Sequence[RealServerRow]) -> list[float]:
+        if not rows:
+            return []
+        look = rows[0]._look
+        if [r for r in rows if r._look is not look]:
+            return list(map(rate, rows))  # rows of different refreshes
+        own = look.own_rates
+        if own is None:  # the kernel's rates (ZERO_RATES for a row absent from IPVS)
+            return [rate(row.rs) if row.rs is not None else 0.0 for row in rows]
+        # Position -1 (absent from IPVS) picks the 0.0 appended at the end.
+        column = (*own.rate_column(name), 0.0)
+        return [column[r.pos] for r in rows]
+
+    return values
+
+
+def share_values(rows: Sequence[RealServerRow]) -> list[float | None]:
+    """`row.share` of many rows in one pass (a sort by the share): the inbound bytes/s
+    from the bulk rate, the rest as the property computes it."""
+    inbps = rate_values("inbps")(rows)
+    out: list[float | None] = []
+    for row, rate in zip(rows, inbps, strict=True):
+        ctx = row.ctx
+        if row.rs is None:
+            out.append(None)
+        elif ctx.inbps > 0:
+            out.append(rate / ctx.inbps)
+        elif ctx.active > 0:
+            out.append(row.rs.active_conns / ctx.active)
+        else:
+            out.append(None)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,11 +313,6 @@ def _role(ka: KeepalivedState | None, key: ServiceKey) -> str:
     return owner.role.value if owner.role is not None else "?"
 
 
-_ACTIVE = attrgetter("active_conns")
-_INACTIVE = attrgetter("inactive_conns")
-_WEIGHT = attrgetter("weight")
-
-
 @lru_cache(maxsize=1 << 16)
 def label(key: ServiceKey) -> str:
     """service_label, remembered: every row of every refresh shows one."""
@@ -301,10 +347,10 @@ def service_rows(state: ConsoleState) -> list[ServiceRow]:
     for svc in snap.services:
         key = svc.key
         rss = svc.real_servers
-        active = sum(map(_ACTIVE, rss))
-        inactive = sum(map(_INACTIVE, rss))
+        active = sum([rs.active_conns for rs in rss])
+        inactive = sum([rs.inactive_conns for rs in rss])
         # Up = would get new connections: positive weight, not failing its checks.
-        weights = list(map(_WEIGHT, rss))
+        weights = [rs.weight for rs in rss]
         up = len(weights) - weights.count(0)
         failing = down.get(key)
         if failing:
@@ -357,21 +403,25 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
         frozenset((u.service, u.real_server) for u in ka.unexplained) if ka else frozenset(),
     )
     rows: list[RealServerRow] = []
-    append = rows.append
     contexts: dict[ServiceKey, _ServiceContext] = {}
-    for svc in snap.services if service is None else filter(None, [snap.service(service)]):
+    only = snap.service(service) if service is not None else None
+    end = 0
+    for svc in snap.services:
+        rss = svc.real_servers
+        start, end = end, end + len(rss)
+        if service is not None and svc is not only:
+            continue
         key = svc.key
         inbps = state.service_rates(key, svc.rates).inbps
-        active = 0 if inbps > 0 else sum(rs.active_conns for rs in svc.real_servers)
+        active = 0 if inbps > 0 else sum([rs.active_conns for rs in rss])
         ctx = contexts[key] = _ServiceContext(key, label(key), inbps, active)
-        for rs in svc.real_servers:
-            append(RealServerRow(ctx, look, rs, rs.address, rs.port))
+        rows.extend(map(RealServerRow, repeat(ctx), repeat(look), rss, range(start, end)))
     if ka is not None:
         for a in ka.absent_real_servers:
             if service is not None and a.service != service:
                 continue
             ctx = contexts.get(a.service) or _ServiceContext(a.service, label(a.service), 0.0, 0)
-            append(RealServerRow(ctx, look, None, a.address, a.port, a.reason, a.status))
+            rows.append(RealServerRow(ctx, look, None, -1, a))
     return rows
 
 

@@ -8,18 +8,21 @@ event timeline testable with plain values, and keeps each refresh one pass.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from operator import attrgetter
 
 from lvstop.feed import Update
 from lvstop.model.diff import SnapshotDiff
 from lvstop.model.events import Event
 from lvstop.model.history import History
-from lvstop.model.ipvs import Rates, ServiceKey
+from lvstop.model.ipvs import ZERO_RATES, Rates, ServiceKey
 from lvstop.model.snapshot import Snapshot
 
-_WEIGHT = attrgetter("weight")
+_KEY = attrgetter("key")
+_RATES = attrgetter("rates")
+_CPS = attrgetter("cps")
 HISTORY_LENGTH = 60
 EVENTS_KEPT = 2000
 
@@ -62,6 +65,7 @@ class ConsoleState:
         self.thresholds = thresholds or Thresholds()
         self.snapshot: Snapshot | None = None
         self.diff: SnapshotDiff | None = None
+        self._own_rates: Mapping[ServiceKey, Rates] | None = None
         self.error: str | None = None
         self.received_at: float | None = None
         self.updates = 0
@@ -84,17 +88,26 @@ class ConsoleState:
         if snap is None or (update.error is not None and snap is self.snapshot):
             return
         self.snapshot = snap
-        self.diff = update.diff
+        d = self.diff = update.diff
+        # A plain dict: a MappingProxyType.get is a method call by name on the dict.
+        self._own_rates = dict(d.service_rates) if d is not None and d.interval > 0 else None
         self.received_at = self.clock()
         self.times.append(snap.monotonic)
         # Histories: CPS per service (sparklines), active connections only of servers
         # at weight 0 (drain ETA), so a 10,000-server table costs little per update.
+        services = snap.services
+        own = self._own_rates
+        rates = (
+            map(own.get, map(_KEY, services), repeat(ZERO_RATES))
+            if own is not None
+            else map(_RATES, services)
+        )
+        self.cps.push_all(zip(map(_KEY, services), map(_CPS, rates), strict=True))
         draining = []
-        for svc in snap.services:
-            key = svc.key
-            self.cps.push(key, self.service_rates(key, svc.rates).cps)
-            if 0 not in list(map(_WEIGHT, svc.real_servers)):
+        for svc in services:
+            if 0 not in [rs.weight for rs in svc.real_servers]:
                 continue
+            key = svc.key
             for rs in svc.real_servers:
                 if rs.weight == 0:
                     rid = (key, rs.key)
@@ -109,10 +122,8 @@ class ConsoleState:
 
     def service_rates(self, key: ServiceKey, kernel: Rates) -> Rates:
         """lvstop's own rates over the last interval, else the kernel estimator's."""
-        d = self.diff
-        if d is not None and d.interval > 0:
-            return d.service_rate(key)
-        return kernel
+        own = self._own_rates
+        return kernel if own is None else own.get(key, ZERO_RATES)
 
     @property
     def age(self) -> float | None:

@@ -62,6 +62,9 @@ class Column(Generic[R]):
     sort: Callable[[Any], Any] = _natural
     flex: bool = False
     """Takes the width left over once the columns that fit are chosen."""
+    bulk: Callable[[Sequence[R]], list[Any]] | None = None
+    """`get` of many rows at once (the same values), for sorting: when a row's value
+    is cheap only in bulk (a rate of 10,000 real servers)."""
 
     def cell(self, row: R) -> str:
         return self.fmt(self.get(row))
@@ -238,7 +241,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def _sorted(self, rows: list[R], col: Column[R]) -> list[R]:
         """`rows` sorted by `col` (stable, like list.sort): every value is read once,
         and the usual key (`_natural` with no unknown value) is the value itself."""
-        values = list(map(col.get, rows))
+        values = col.bulk(rows) if col.bulk is not None else list(map(col.get, rows))
         if col.sort is not _natural:
             keys = list(map(col.sort, values))
         elif any(v is None for v in values):

@@ -174,7 +174,16 @@ def _rs_columns(
             marker=True,
             tone=lambda r: th.tone(r.active, th.active_warning, th.active_critical),
         ),
-        Column("cps", "CPS", 6, lambda r: r.rates.cps, fmt=fmt.rate, marker=True, priority=1),
+        Column(
+            "cps",
+            "CPS",
+            6,
+            lambda r: r.rates.cps,
+            fmt=fmt.rate,
+            marker=True,
+            priority=1,
+            bulk=R.rate_values("cps"),
+        ),
         Column(
             "share",
             "Share",
@@ -182,6 +191,7 @@ def _rs_columns(
             lambda r: r.share,
             fmt=lambda v: "-" if v is None else f"{100 * v:.0f}%",
             priority=1,
+            bulk=R.share_values,
         ),
         Column(
             "drain",
@@ -224,10 +234,25 @@ def _rs_columns(
         ),
         Column("inactive", "InAct", 6, lambda r: r.inactive, fmt=fmt.count, priority=2),
         Column(
-            "inbps", "InB/s", 7, lambda r: r.rates.inbps, fmt=fmt.nbytes, marker=True, priority=3
+            "inbps",
+            "InB/s",
+            7,
+            lambda r: r.rates.inbps,
+            fmt=fmt.nbytes,
+            marker=True,
+            priority=3,
+            bulk=R.rate_values("inbps"),
         ),
         Column("persistent", "Pers", 5, lambda r: r.persistent, fmt=fmt.count, priority=3),
-        Column("inpps", "InPPS", 7, lambda r: r.rates.inpps, fmt=fmt.rate, priority=4),
+        Column(
+            "inpps",
+            "InPPS",
+            7,
+            lambda r: r.rates.inpps,
+            fmt=fmt.rate,
+            priority=4,
+            bulk=R.rate_values("inpps"),
+        ),
         Column("forward", "Fwd", 6, lambda r: r.forward, align="left", priority=4),
     ]
     if all_services:

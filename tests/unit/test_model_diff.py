@@ -128,3 +128,14 @@ def test_service_key_ordering_and_labels() -> None:
     assert service_spec(VIP) == "-t 198.18.23.73:8765" and service_spec(FWM) == "-f 7"
     keys = sorted([FWM, v6, VIP], key=lambda k: k.sort_key())
     assert keys == [VIP, v6, FWM]
+
+
+def test_history_push_all_is_push_of_each() -> None:
+    one, many = History(3), History(3)
+    values = [("a", 1.0), ("b", 2.0), ("a", 3.0), ("a", 4.0), ("a", 5.0), ("c", 0.0)]
+    for key, value in values:
+        one.push(key, value)
+    many.push_all(iter(values))
+    for key in ("a", "b", "c", "d"):
+        assert many.series(key) == one.series(key)
+    assert many.series("a") == (3.0, 4.0, 5.0) and len(many) == 3

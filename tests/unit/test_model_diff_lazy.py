@@ -207,6 +207,37 @@ def test_rates_by_object_one_by_one_and_in_bulk_agree(seed: int) -> None:
         assert d.real_server_rate(key, rs.key) == want[(key, rs.key)]
 
 
+RATE_NAMES = [f.name for f in fields(Rates)]
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_a_rate_column_equals_every_servers_rates(seed: int) -> None:
+    """`rate_column` (one rate of every server, in snapshot order, for a sort) must
+    give exactly `rates_of` of each server: counter resets, new servers, reused
+    objects and lists, one object in two services, no time between the samples."""
+    prev, cur = _pair(seed)
+    every = [(s.key, rs) for s in cur.services for rs in s.real_servers]
+    want = reference(prev, cur)["real_server_rates"]
+    for asked_first in (False, True):  # whichever is computed first
+        d = diff(prev, cur)
+        if asked_first:
+            for key, rs in every[: len(every) // 2]:
+                d.rates_of(key, rs)
+        for name in RATE_NAMES:
+            column = d.rate_column(name)
+            assert column == tuple(getattr(d.rates_of(k, rs), name) for k, rs in every)
+            assert column == tuple(getattr(want[(k, rs.key)], name) for k, rs in every)
+            assert all(type(v) is float for v in column)
+
+
+def test_a_rate_column_of_the_first_sample_is_zero_and_names_are_checked() -> None:
+    _, cur = _pair(5)
+    d = diff(None, cur)
+    assert d.rate_column("cps") == (0.0,) * sum(len(s.real_servers) for s in cur.services)
+    with pytest.raises(ValueError, match="unknown rate 'conns'"):
+        d.rate_column("conns")
+
+
 def test_first_sample_everything_added_and_zero() -> None:
     _, cur = _pair(3)
     d = diff(None, cur)
