@@ -551,16 +551,16 @@ def test_dump_rate_limit_serves_last_result(
 ) -> None:
     daemon, _proc = fake_keepalived
     sent: list[int] = []
-    now = [100.0]
+    now, start = [100.0], time.monotonic()
 
     def send(pid: int, sig: int) -> None:
         sent.append(sig)
         os.kill(pid, sig)
 
     req = DumpRequester(daemon, min_interval=5.0, timeout=3.0, send_signal=send,
-                        clock=lambda: now[0])  # fmt: skip
-    # The fake clock drives the rate-limit window (and the read deadline, which the
-    # fake writer never gets near).
+                        clock=lambda: now[0] + time.monotonic() - start)  # fmt: skip
+    # The stepped clock drives the rate-limit window; it also runs with real time, so
+    # a dump that never comes ends at the read deadline instead of hanging the test.
     first = req.request(DumpKind.JSON)
     assert first.fresh and len(sent) == 1
     now[0] += 1.0
@@ -581,7 +581,7 @@ def test_dump_asked_for_before_a_change_is_never_served_after_it(
     daemon, _proc = fake_keepalived
     sent: list[int] = []
     slept: list[float] = []
-    now = [100.0]
+    now, start = [100.0], time.monotonic()  # stepped, and running with real time (see above)
 
     def send(pid: int, sig: int) -> None:
         sent.append(sig)
@@ -592,15 +592,17 @@ def test_dump_asked_for_before_a_change_is_never_served_after_it(
         now[0] += seconds
 
     req = DumpRequester(daemon, min_interval=2.0, timeout=3.0, send_signal=send,
-                        clock=lambda: now[0], sleep=sleep)  # fmt: skip
+                        clock=lambda: now[0] + time.monotonic() - start, sleep=sleep)  # fmt: skip
     routine = req.request(DumpKind.JSON)
     assert len(sent) == 1
+    done = req._clock()
     now[0] += 0.1  # the VIP moves now
-    moved = now[0]
+    moved = req._clock()
     now[0] += 0.01
     urgent = req.request(DumpKind.JSON, 0.25, fresh_after=moved)
     assert len(sent) == 2 and urgent.fresh and urgent is not routine
-    assert slept == [pytest.approx(0.14)]  # the rest of the 0.25 s window, not served stale
+    # The rest of the 0.25 s window was waited out (not served stale).
+    assert len(slept) == 1 and 0 < slept[0] <= 0.14 and done + 0.25 <= req._clock()
     # Asked for after the move: shared by the next urgent caller, no new signal.
     assert req.request(DumpKind.JSON, 0.25, fresh_after=moved) is urgent
     assert len(sent) == 2

@@ -27,6 +27,7 @@ from lvstop.sources.keepalived.runtime.dumps import (
 )
 from lvstop.sources.keepalived.state import (
     KeepalivedReader,
+    StatusReuse,
     expected_wire,
     join,
     merge_instances,
@@ -70,7 +71,13 @@ def ipvs(*, rs2: bool) -> list[Service]:
     ]
 
 
-def lab_state(check: str, *, rs2: bool, addresses: dict[str, str] | None = None) -> KeepalivedState:
+def lab_state(
+    check: str,
+    *,
+    rs2: bool,
+    addresses: dict[str, str] | None = None,
+    reuse: StatusReuse | None = None,
+) -> KeepalivedState:
     from_json = parse_json(read("lab-lvs1-keepalived.json"))
     stats = parse_stats(read("lab-lvs1-keepalived.stats"))
     data = parse_vrrp_data(read("lab-lvs1-keepalived.data"))
@@ -82,6 +89,7 @@ def lab_state(check: str, *, rs2: bool, addresses: dict[str, str] | None = None)
         instances=merge_instances(from_json, stats, data),
         check=parse_check_data(read(check)),
         addresses=addresses if addresses is not None else {"198.18.23.42": "eth0", VIP1: "eth0"},
+        reuse=reuse,
     )
 
 
@@ -136,6 +144,26 @@ def test_steady_state_weights_and_health() -> None:
     assert k.absent_real_servers == ()
     assert {(u.service, u.real_server) for u in k.unexplained} == {(WEB1, None), (WEB2, None)}
     assert all("manual ipvsadm rule" in u.reason for u in k.unexplained)
+
+
+def test_unchanged_statuses_are_the_previous_joins_objects() -> None:
+    """Live polls join each time: a server whose status did not change gets the same
+    object back (consumers compare by identity first), a changed one a new object."""
+    reuse = StatusReuse()
+    up = "lab-lvs1-keepalived_check.data"
+    first = lab_state(up, rs2=True, reuse=reuse)
+    again = lab_state(up, rs2=True, reuse=reuse)
+    assert again.real_servers == first.real_servers
+    assert all(again.real_servers[k] is v for k, v in first.real_servers.items())
+    down = lab_state("lab-lvs1-rs2-down-keepalived_check.data", rs2=True, reuse=reuse)
+    rs1, rs2 = (APP1, RealServerKey(RS1, 8765)), (APP1, RealServerKey(RS2, 8765))
+    assert down.real_servers[rs1] is first.real_servers[rs1]
+    assert down.real_servers[rs2] is not first.real_servers[rs2]
+    assert down.real_servers[rs2].health is Health.DOWN
+    # Without reuse: equal values, fresh objects.
+    plain = lab_state(up, rs2=True)
+    assert plain.real_servers == first.real_servers
+    assert plain.real_servers[rs1] is not first.real_servers[rs1]
 
 
 def test_rs2_down_is_absent_with_its_checker_error() -> None:

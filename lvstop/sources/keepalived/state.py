@@ -242,6 +242,33 @@ def _status(
     )
 
 
+class StatusReuse:
+    """Hands out the previous join's RealServerStatus object for a server whose status
+    did not change (equal inputs), so whoever compares consecutive snapshots (events,
+    the console, 10,000 servers each poll) finds the same object: an identity check
+    instead of a compare field by field. Keeps only what the last join used."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[object, ...], RealServerStatus] = {}
+        self._now: dict[tuple[object, ...], RealServerStatus] = {}
+
+    def status(
+        self, configured: int | None, health: RealServerHealth | None, inhibit: bool | None
+    ) -> RealServerStatus:
+        key = (configured, health, inhibit)
+        got = self._now.get(key)
+        if got is None:
+            got = self._last.get(key)
+            if got is None:
+                got = _status(configured, health, inhibit)
+            self._now[key] = got
+        return got
+
+    def rotate(self) -> None:
+        """One join done: what it used is what the next one may reuse."""
+        self._last, self._now = self._now, {}
+
+
 def _absent_reason(status: RealServerStatus, in_ipvs: bool, running: bool) -> str:
     if not in_ipvs:
         why = "keepalived is not running" if not running else "keepalived did not create it"
@@ -272,14 +299,17 @@ def join(
     alarms: Sequence[VrrpAlarm] = (),
     notes: Sequence[str] = (),
     errors: Sequence[str] = (),
+    reuse: StatusReuse | None = None,
 ) -> KeepalivedState:
-    """Join keepalived's parsed state with the IPVS table (pure).
+    """Join keepalived's parsed state with the IPVS table (pure, but for `reuse`).
 
     `addresses` (canonical address -> interface, None when unknown) make
     `vips_present` the node's truth instead of keepalived's belief. Without `config`
     nothing can be called absent or unexplained; configured weights then come from
-    the checker dump (what keepalived loaded).
+    the checker dump (what keepalived loaded). `reuse` hands out unchanged statuses
+    as the previous join's objects (a live reader passes the same one every poll).
     """
+    make_status = reuse.status if reuse is not None else _status
     note_list = list(notes)
     insts = tuple(instances)
     if addresses is not None:
@@ -295,7 +325,7 @@ def join(
         for ls in match.services:
             for lrs in ls.real_servers:
                 rs_key = RealServerKey(lrs.address, lrs.port)
-                status = _status(
+                status = make_status(
                     ls.vs.rs_weight(lrs.conf),
                     health.get((_canon_key(ls.key), rs_key)),
                     ls.inhibit(lrs.conf),
@@ -331,7 +361,9 @@ def join(
             for rs in svc.real_servers:
                 h = health.get((_canon_key(svc.key), RealServerKey(_canon(rs.address), rs.port)))
                 if h is not None:
-                    real_servers[(svc.key, rs.key)] = _status(None, h, None)
+                    real_servers[(svc.key, rs.key)] = make_status(None, h, None)
+    if reuse is not None:
+        reuse.rotate()
     return KeepalivedState(
         processes=processes,
         config_file=config_file,
@@ -416,6 +448,8 @@ class KeepalivedReader:
         # What a quick read reuses, as the last collect left it (one reference, so a
         # quick read on another thread never sees a half-updated reader).
         self._found: tuple[DumpRequester, Config | None, str | None] | None = None
+        # Any mix-up between two joins at once costs only reuse: statuses are keyed by value.
+        self._reuse = StatusReuse()
         self._config_stamp: tuple[tuple[str, int, int], ...] | None = None
         self._listener: VrrpListenerThread | None = None
         self._listener_ifaces: tuple[str, ...] = ()
@@ -562,6 +596,7 @@ class KeepalivedReader:
                 alarms=alarms,
                 notes=reading.notes,
                 errors=errors,
+                reuse=self._reuse,
             ),
             read_at=reading.read_at,
         )
