@@ -100,8 +100,9 @@ def _third_line(state: ConsoleState) -> str:
     services = len(snap.services)
     servers = sum(len(s.real_servers) for s in snap.services)
     active = sum(rs.active_conns for s in snap.services for rs in s.real_servers)
-    cps = sum(state.service_rates(s.key, s.rates).cps for s in snap.services)
-    inbps = sum(state.service_rates(s.key, s.rates).inbps for s in snap.services)
+    rates = [state.service_rates(s.key, s.rates) for s in snap.services]
+    cps = sum(r.cps for r in rates)
+    inbps = sum(r.inbps for r in rates)
     absent = len(ka.absent_real_servers) if ka is not None else 0
     down = f", [$error]{absent} out of IPVS[/]" if absent else ""
     errors = len(snap.errors) + (len(ka.errors) if ka is not None else 0)
@@ -120,9 +121,14 @@ class HeaderBar(Static):
                 text-overflow: ellipsis; }
     """
 
+    _shown: str | None = None
+    """The markup on screen: the same text again is neither parsed nor repainted."""
+
     def show(
         self, state: ConsoleState, *, read_only: bool, paused: bool, awaiting: bool = False
     ) -> None:
         # Three fixed lines: no layout pass (a whole-screen reflow, every second).
         markup = header_markup(state, read_only=read_only, paused=paused, awaiting=awaiting)
-        self.update(markup, layout=False)
+        if markup != self._shown:
+            self._shown = markup
+            self.update(markup, layout=False)
