@@ -78,7 +78,9 @@ def sparkline(values: Sequence[float], width: int) -> str:
     if top <= 0:
         return SPARKS[0] * len(tail)
     last = len(SPARKS) - 1
-    return "".join(SPARKS[min(last, round(v / top * last))] if v > 0 else " " for v in tail)
+    # v <= top, so v / top * last <= last. A list, not a generator: one per visible
+    # row per second.
+    return "".join([SPARKS[round(v / top * last)] if v > 0 else " " for v in tail])
 
 
 def percent(part: float, whole: float) -> str:

@@ -121,9 +121,14 @@ class HeaderBar(Static):
                 text-overflow: ellipsis; }
     """
 
+    _shown: str | None = None
+    """The markup on screen: the same text again is neither parsed nor repainted."""
+
     def show(
         self, state: ConsoleState, *, read_only: bool, paused: bool, awaiting: bool = False
     ) -> None:
         # Three fixed lines: no layout pass (a whole-screen reflow, every second).
         markup = header_markup(state, read_only=read_only, paused=paused, awaiting=awaiting)
-        self.update(markup, layout=False)
+        if markup != self._shown:
+            self._shown = markup
+            self.update(markup, layout=False)

@@ -23,6 +23,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from lvstop.ui.format import SPARKS
+
 
 class Keyed(Protocol):
     @property
@@ -30,6 +32,10 @@ class Keyed(Protocol):
 
 
 R = TypeVar("R", bound=Keyed)
+
+NARROW = frozenset(map(chr, range(0x20, 0x7F))) | frozenset("↑↓…" + SPARKS)
+"""Characters one cell wide each: printable ASCII and the glyphs the console draws
+(markers, ellipsis, sparklines). A line of only these is as wide as it is long."""
 
 TONES = ("good", "warn", "bad", "dim", "accent")
 """Semantic cell colours; the theme decides what they look like (TCSS component classes)."""
@@ -149,7 +155,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self._widths: dict[str, int] = {c.key: c.width for c in self.columns}
         self._layout_width = -1
         self._base: Style | None = None
-        self._styles: dict[tuple[Style, str], Style] = {}
+        self._paint_width = 0
+        self._styles: dict[tuple[Style, str], tuple[object, Style]] = {}
         self._row_style_cache: dict[Style, tuple[Segment, dict[str, Style], Style, Style]] = {}
 
     # -- data ------------------------------------------------------------------
@@ -374,10 +381,10 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.refresh()
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        # `rich_style` walks the ancestors' styles on every call: once per paint of
-        # the table, not once per line.
+        # `rich_style` walks the ancestors' styles and `scrollable_content_region`
+        # measures the scrollbars on every call: once per paint, not once per line.
         self._base = self.rich_style
-        self._styles = {}
+        self._paint_width = self.scrollable_content_region.width
         self._row_style_cache = {}
         try:
             return super().render_lines(crop)
@@ -385,11 +392,13 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             self._base = None
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        self._layout(width)
         base = self._base
         if base is None:  # outside a paint (tests): nothing remembered
-            base, self._styles, self._row_style_cache = self.rich_style, {}, {}
+            base, self._row_style_cache = self.rich_style, {}
+            width = self.scrollable_content_region.width
+        else:
+            width = self._paint_width
+        self._layout(width)
         if y == 0:
             return self._header_line(width, base)
         index = int(self.scroll_y) + y - 1
@@ -421,13 +430,19 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         return Strip(segs).crop(0, width)
 
     def _style(self, style: Style, component: str) -> Style:
-        """`style` + a component's style, remembered for the paint (every visible
-        cell asks for one; Textual looks component styles up by name each time)."""
+        """`style` + a component's style, remembered across paints.
+
+        Textual forgets its own component styles on every refresh (once a second
+        here) and rebuilds each by walking the ancestors. A stylesheet pass (theme,
+        focus) replaces the component's styles object, so the remembered style is
+        kept only while that object is the same one (`get_component_styles` would
+        build a fresh merged copy on every call)."""
         key = (style, component)
+        source = self._component_styles[component]
         got = self._styles.get(key)
-        if got is None:
-            got = self._styles[key] = style + self.get_component_rich_style(component)
-        return got
+        if got is None or got[0] is not source:
+            got = self._styles[key] = (source, style + self.get_component_rich_style(component))
+        return got[1]
 
     def _row_styles(self, style: Style) -> tuple[Segment, dict[str, Style], Style, Style]:
         """For rows drawn in `style` (plain or cursor): the column separator, the tone
@@ -444,34 +459,23 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         if index == self.cursor:
             style = self._style(base, "livetable--cursor")
         sep, tones, up, down = self._row_styles(style)
-        blank_mark = Segment(" ", down)
         prev = self._previous(index, row)
         if prev is row:
             prev = None  # the same record: nothing moved
         widths = self._widths
-        # Adjacent pieces in the same style go out as one segment: Textual's per-line
-        # work (filters, cropping, cell widths) is per segment, and most separators
-        # and cells share the row's style.
-        segs: list[Segment] = []
-        parts: list[str] = []
-        run = style
-
-        def put(text: str, piece_style: Style) -> None:
-            nonlocal parts, run
-            if piece_style is run:
-                parts.append(text)
-                return
-            if parts:
-                segs.append(Segment("".join(parts), run))
-            parts = [text]
-            run = piece_style
-
+        # Every piece of the line and its style, in order; adjacent pieces in the
+        # same style then go out as one segment: Textual's per-line work (filters,
+        # cropping, cell widths) is per segment, and most separators and cells
+        # share the row's style.
+        texts: list[str] = []
+        styles: list[Style] = []
+        text_add, style_add = texts.append, styles.append
         sep_text, sep_style = sep.text, sep.style or style
-        blank_text, blank_style = blank_mark.text, blank_mark.style or style
         used = 0
         for i, col in enumerate(self._visible):
             if i:
-                put(sep_text, sep_style)
+                text_add(sep_text)
+                style_add(sep_style)
                 used += 1
             w = widths[col.key]
             get = col.get
@@ -484,25 +488,42 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                     cell_style = tones.get(tone) or self._style(style, f"livetable--{tone}")
             if col.marker:
                 # The last cell of a marker column is reserved, so numbers never shift.
-                put(_fit(text, w - 1, col.align), cell_style)
+                text_add(_fit(text, w - 1, col.align))
+                style_add(cell_style)
                 if prev is not None:
                     old = get(prev)
                     if old is not None and value is not None and old != value:
                         if value > old:
-                            put("↑", up)
+                            text_add("↑")
+                            style_add(up)
                         else:
-                            put("↓", down)
-                    else:
-                        put(blank_text, blank_style)
-                else:
-                    put(blank_text, blank_style)
+                            text_add("↓")
+                            style_add(down)
+                        used += w
+                        continue
+                text_add(" ")
+                style_add(down)
             else:
-                put(_fit(text, w, col.align), cell_style)
+                text_add(_fit(text, w, col.align))
+                style_add(cell_style)
             used += w
         if used < width:
-            put(" " * (width - used), style)
-        if parts:
-            segs.append(Segment("".join(parts), run))
+            text_add(" " * (width - used))
+            style_add(style)
+        segs: list[Segment] = []
+        start = 0
+        run = styles[0] if styles else style
+        for j, piece_style in enumerate(styles):
+            if piece_style is not run:
+                segs.append(Segment("".join(texts[start:j]), run))
+                start, run = j, piece_style
+        if start < len(texts):
+            segs.append(Segment("".join(texts[start:]), run))
+        line = "".join(texts)
+        if len(line) == width and NARROW.issuperset(line):
+            # Exactly `width` cells, known without measuring each segment (which is
+            # what a crop costs): the usual row, printable ASCII and our own glyphs.
+            return Strip(segs, width)
         return Strip(segs).crop(0, width)
 
 

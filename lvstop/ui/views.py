@@ -297,6 +297,14 @@ class View(Vertical):
         self.state = state
         self.awaiting = awaiting
         self.caption = Static("", classes="caption")
+        self._caption_markup = ""
+
+    def show_caption(self, markup: str) -> None:
+        """Set the caption line; the same text again (most seconds) is neither parsed
+        nor repainted."""
+        if markup != self._caption_markup:
+            self._caption_markup = markup
+            self.caption.update(markup, layout=False)
 
     @property
     def title(self) -> str:
@@ -339,9 +347,7 @@ class ServicesView(View):
     def refresh_from(self, state: ConsoleState) -> None:
         table: LiveTable[R.ServiceRow] = self.query_one("#services-table", LiveTable)
         table.set_rows(R.service_rows(state))
-        self.caption.update(
-            self.caption_markup(table, "[$text-muted]Enter: real servers[/]"), layout=False
-        )
+        self.show_caption(self.caption_markup(table, "[$text-muted]Enter: real servers[/]"))
 
 
 class ServersView(View):
@@ -381,7 +387,7 @@ class ServersView(View):
             if self.service is not None
             else "all services"
         )
-        self.caption.update(self.caption_markup(table, where), layout=False)
+        self.show_caption(self.caption_markup(table, where))
 
 
 def _state_tone(r: R.InstanceRow) -> str | None:
@@ -592,7 +598,7 @@ class VrrpView(View):
         if not lines and wire.all_rows:
             lines.append("[$success]✓ one master per VRID, no mismatches[/]")
         self.query_one("#vrrp-alarms", Static).update("\n".join(lines))
-        self.caption.update(self.caption_markup(instances, "instances on this node"), layout=False)
+        self.show_caption(self.caption_markup(instances, "instances on this node"))
 
 
 def _conn_columns() -> list[Column[R.ConnRow]]:
@@ -649,9 +655,7 @@ class ConnsView(View):
         if table is None:
             groups.set_rows([])
             clients.set_rows([])
-            self.caption.update(
-                self.caption_markup(groups, "reading the connection table…"), layout=False
-            )
+            self.show_caption(self.caption_markup(groups, "reading the connection table…"))
             self.query_one("#conns-clients-title", Static).update("Top clients")
             return
         groups.set_rows(R.conn_rows(table))
@@ -659,7 +663,7 @@ class ConnsView(View):
         extra = f"{fmt.count(table.entries)} entries ({fmt.count(table.templates)} templates)"
         if table.truncated:
             extra += " · [$warning b]CAPPED: only part of the table was read[/]"
-        self.caption.update(self.caption_markup(groups, extra), layout=False)
+        self.show_caption(self.caption_markup(groups, extra))
         exact = (
             "exact"
             if table.clients_exact
@@ -707,4 +711,4 @@ class EventsView(View):
         table: LiveTable[R.EventRow] = self.query_one("#events-table", LiveTable)
         events = tuple(state.events)
         table.set_rows(R.event_rows(events, state.events_seen - len(events)), markers=False)
-        self.caption.update(self.caption_markup(table, "newest first"), layout=False)
+        self.show_caption(self.caption_markup(table, "newest first"))
