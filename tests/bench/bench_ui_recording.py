@@ -72,6 +72,9 @@ def synthetic_frames(services: int, servers: int, frames: int, seed: int = 1) ->
     owners = MappingProxyType(
         {k: ServiceVrrp("VI_1" if s % 2 == 0 else "VI_2", None) for s, k in enumerate(keys)}
     )
+    # As the live reader's join does (StatusReuse): an unchanged status is the
+    # previous frame's object.
+    reuse: dict[tuple[object, ...], RealServerStatus] = {}
     for f in range(frames):
         step = random.Random(f"lvstop-bench/{seed}/{f}")
         out = []
@@ -97,10 +100,13 @@ def synthetic_frames(services: int, servers: int, frames: int, seed: int = 1) ->
                         rates=Rates(int(cps), int(cps * 9), 0, int(cps * 9 * 610), 0),
                     )
                 )  # fmt: skip
-                statuses[(keys[s], RealServerKey(rip(s, r), 8080))] = RealServerStatus(
+                status = (
                     1, 0 if down else 1, Health.DOWN if down else Health.UP,
                     1 if down else 0, 1, "HTTP_GET failed: /health" if down else None, True,
                 )  # fmt: skip
+                if status not in reuse:
+                    reuse[status] = RealServerStatus(*status)  # type: ignore[arg-type]
+                statuses[(keys[s], RealServerKey(rip(s, r), 8080))] = reuse[status]
                 sconns, spkts, sbytes = sconns + c[0], spkts + c[1], sbytes + c[2]
             total = [total[0] + sconns, total[1] + spkts, total[2] + sbytes]
             out.append(
