@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress
-from operator import eq, not_
+from operator import is_not
 
 from lvstop.model.diff import SnapshotDiff, diff
 from lvstop.model.ipvs import RealServerKey, ServiceKey
@@ -453,8 +453,10 @@ def _aligned_changes(
     ):
         return None
     olds, news = list(before.values()), list(after.values())
-    differ = compress(range(len(keys)), map(not_, map(eq, olds, news)))  # at C speed
-    return [_StatusChange(keys[i], olds[i], news[i]) for i in differ]
+    # Identity first, at C speed (a live reader hands out an unchanged status as the
+    # same object); only the others are compared field by field.
+    maybe = compress(range(len(keys)), map(is_not, olds, news))
+    return [_StatusChange(keys[i], olds[i], news[i]) for i in maybe if olds[i] != news[i]]
 
 
 def _health(statuses: list[_StatusChange], out: _Events) -> None:
