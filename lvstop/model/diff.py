@@ -74,6 +74,27 @@ _OLD = attrgetter("old")
 _NEW = attrgetter("new")
 
 
+def _rates_between(
+    olds: Iterable[Counters], news: Iterable[Counters], dt: float
+) -> list[Rates]:
+    """`Rates.between` of each pair, inlined for a whole table (no call per pair):
+    ZERO_RATES for an unchanged object or when any counter went backwards."""
+    make = _make_rates
+    out: list[Rates] = []
+    append = out.append
+    for a, b in zip(olds, news, strict=True):
+        if a is b:
+            append(ZERO_RATES)
+            continue
+        c, ip, op = b.conns - a.conns, b.inpkts - a.inpkts, b.outpkts - a.outpkts
+        ib, ob = b.inbytes - a.inbytes, b.outbytes - a.outbytes
+        if c < 0 or ip < 0 or op < 0 or ib < 0 or ob < 0:
+            append(ZERO_RATES)
+        else:
+            append(make(c / dt, ip / dt, op / dt, ib / dt, ob / dt))
+    return out
+
+
 def _one_rate(
     field: int, olds: Iterable[RealServer], news: Iterable[RealServer], dt: float
 ) -> list[float]:
@@ -246,21 +267,13 @@ class SnapshotDiff:
 
     def _all_service_rates(self) -> dict[ServiceKey, Rates]:
         """Every paired service's rates in one pass (the console shows all of them
-        each refresh): `Rates.between`, inlined."""
-        out: dict[ServiceKey, Rates] = {}
-        dt = self.interval
-        if dt <= 0:
-            return out
-        make = _make_rates
-        for old, svc in self._svc_pairs:
-            a, b = old.stats, svc.stats
-            if a is b:
-                continue
-            c, ip, op = b.conns - a.conns, b.inpkts - a.inpkts, b.outpkts - a.outpkts
-            ib, ob = b.inbytes - a.inbytes, b.outbytes - a.outbytes
-            if c >= 0 and ip >= 0 and op >= 0 and ib >= 0 and ob >= 0:
-                out[svc.key] = make(c / dt, ip / dt, op / dt, ib / dt, ob / dt)
-        return out
+        each refresh)."""
+        if self.interval <= 0:
+            return {}
+        pairs = self._svc_pairs
+        news = [svc for _, svc in pairs]
+        rates = _rates_between((o.stats for o, _ in pairs), map(_STATS, news), self.interval)
+        return {svc.key: r for svc, r in zip(news, rates, strict=True) if r is not ZERO_RATES}
 
     def real_server_rate(self, key: ServiceKey, rs: RealServerKey) -> Rates:
         svc = self.cur.service(key)
@@ -302,24 +315,12 @@ class SnapshotDiff:
         return index
 
     def _all_rates(self) -> None:
-        """`Rates.between` for every paired server, inlined (the same arithmetic)."""
-        dt = self.interval
-        make = _make_rates
+        """Every paired server's rates, one pass per service."""
         self._rs_rates_asked = _LAZY_RATES + 1  # once
         for p in self._rs_pairs:
+            rates = _rates_between(map(_STATS, p.old), map(_STATS, p.new), self.interval)
             cache = self._rs_rate_cache.setdefault(p.key, {})
-            for old, new in zip(p.old, p.new, strict=True):
-                a, b = old.stats, new.stats
-                ident = id(new)
-                if a is b:
-                    cache[ident] = ZERO_RATES
-                    continue
-                c, ip, op = b.conns - a.conns, b.inpkts - a.inpkts, b.outpkts - a.outpkts
-                ib, ob = b.inbytes - a.inbytes, b.outbytes - a.outbytes
-                if c < 0 or ip < 0 or op < 0 or ib < 0 or ob < 0:
-                    cache[ident] = ZERO_RATES
-                else:
-                    cache[ident] = make(c / dt, ip / dt, op / dt, ib / dt, ob / dt)
+            cache.update(zip(map(id, p.new), rates, strict=True))
 
     def rate_column(self, name: str) -> tuple[float, ...]:
         """One rate (a field of Rates: "cps", "inbps", ...) of every real server of

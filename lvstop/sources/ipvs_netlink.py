@@ -123,6 +123,9 @@ DEST_KEYS: tuple[Key, ...] = (
 )  # fmt: skip
 
 
+_BuilderFactory = Callable[[list[int | None]], Callable[[tuple[Any, ...], int], Any]]
+"""Makes a layout's builder from the row index of each key (None: absent)."""
+
 SEQ: Key = ("nlmsg", 8)
 """Pseudo-key of the nlmsghdr sequence number: checked per request, not per layout."""
 
@@ -219,7 +222,7 @@ def _compile(
     buf: bytes | bytearray | memoryview,
     msg_len: int,
     keys: tuple[Key, ...],
-    builder: Callable[[list[int | None]], Callable[[tuple[Any, ...], int], Any]] | None = None,
+    builder: _BuilderFactory | None = None,
 ) -> _Layout:
     fmt = ["="]
     pfmt = ["="]
@@ -300,7 +303,7 @@ class _Decoder:
     def __init__(
         self,
         keys: tuple[Key, ...],
-        builder: Callable[[list[int | None]], Callable[[tuple[Any, ...], int], Any]] | None = None,
+        builder: _BuilderFactory | None = None,
     ) -> None:
         self.keys = keys
         self.builder = builder
@@ -308,20 +311,15 @@ class _Decoder:
         self.fast = 0
         self.slow = 0
 
-    def decode_datagram(self, buf: memoryview, n: int, seq: int) -> list[tuple[Any, ...]] | None:
-        """All messages of a datagram at C speed, if they all share one known layout.
-
-        The common case for a destination dump: one datagram holds every real
-        server of a service, all encoded alike. None means "use the per-message
-        path" (mixed shapes, a new shape, or the end-of-dump message).
-        """
-        got = self.decode_raw(buf, n, seq)
-        return None if got is None else canonical(*got)
-
     def decode_raw(
         self, buf: memoryview, n: int, seq: int
     ) -> tuple[_Layout, list[tuple[Any, ...]]] | None:
-        """`decode_datagram` without the reordering: (layout, its `payloads` rows)."""
+        """All messages of a datagram at C speed, if they all share one known layout:
+        (layout, its `payloads` rows; `canonical` puts them in key order).
+
+        The common case for a destination dump: one datagram holds every real
+        server of a service, all encoded alike. None means "use the per-message
+        path" (mixed shapes, a new shape, or the end-of-dump message)."""
         if n < 16:
             return None
         length, msg_seq = _LENGTH_SEQ.unpack_from(buf)
@@ -333,8 +331,7 @@ class _Decoder:
                 continue
             # Every header of every message checked at once, as one masked compare
             # of the datagram read as a big integer; then the payloads in C.
-            got = layout._masks.get(n // size)
-            mask, bits = got if got is not None else layout.masks(n // size)
+            mask, bits = layout.masks(n // size)
             data = buf[:n]
             if int.from_bytes(data, sys.byteorder) & mask != bits:
                 continue
