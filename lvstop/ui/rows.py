@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
+from typing import TYPE_CHECKING, Any
 
 from lvstop.model.conns import ConnTable
 from lvstop.model.diff import SnapshotDiff
@@ -52,17 +53,7 @@ class ServiceRow:
         return (self.up - self.total, self.total)
 
 
-@dataclass(slots=True)
-class _ServiceContext:
-    """What the rows of one service share (their service's totals for the share)."""
-
-    key: ServiceKey
-    label: str
-    inbps: float
-    active: int
-
-
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Lookups:
     """What every row of one refresh shares: keepalived's statuses and lvstop's rates."""
 
@@ -70,43 +61,82 @@ class _Lookups:
     statuses: Mapping[RsId, RealServerStatus]
     own_rates: SnapshotDiff | None
     unexplained: frozenset[tuple[ServiceKey, RealServerKey | None]]
+    rows: list[RealServerRow] | None = None
+    """The rows of this refresh as built (snapshot order): a bulk column given this
+    very list takes the model's column as it is, with no pick per row."""
+    span: tuple[int, int] = (0, 0)
+    """(first position, count) of the servers in IPVS among `rows`."""
 
 
-class RealServerRow:
-    """One real server of one service.
+@dataclass(slots=True, eq=False)
+class _ServiceContext:
+    """What the rows of one service share (their service's totals for the share)."""
 
-    Building 10,000 of these per refresh must stay cheap, so a row only holds
-    references; lookups keyed by model keys (keepalived status, lvstop's rates) and
-    display values are computed on access: for the rows on screen, or for every row
-    only when sorting by that column. `key` is a plain (service, address, port) tuple
-    because it is hashed for every row each refresh. `rs` None: configured in
-    keepalived but absent from IPVS (`absent`, keepalived's record, says why). `pos`
-    is the server's place in the snapshot (its services in order, each one's servers
-    in order; -1 when absent), where bulk columns of the model find its values.
+    key: ServiceKey
+    label: str
+    inbps: float
+    active: int
+    look: _Lookups
+
+
+_new_row = tuple.__new__
+
+
+class RealServerRow(tuple[Any, ...]):
+    """One real server of one service: the tuple (context, server, position).
+
+    Building 10,000 of these per refresh must stay cheap, so a row is a tuple made
+    at C speed (`rows_of`) that only holds references; lookups keyed by model keys
+    (keepalived status, lvstop's rates) and display values are computed on access:
+    for the rows on screen, or for every row only when sorting by that column.
+    `rs` None: configured in keepalived but absent from IPVS (an `AbsentServerRow`,
+    whose `absent`, keepalived's record, says why). `pos` is the server's place in
+    the snapshot (its services in order, each one's servers in order; -1 when
+    absent), where bulk columns of the model find its values. Rows compare and hash
+    by identity, like the objects they were before they were tuples.
     """
 
-    __slots__ = ("_look", "absent", "ctx", "key", "pos", "rs")
+    __slots__ = ()
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
-    def __init__(
-        self,
-        ctx: _ServiceContext,
-        look: _Lookups,
-        rs: RealServer | None,
-        pos: int,
-        absent: AbsentRealServer | None = None,
-    ) -> None:
-        where = rs if rs is not None else absent
-        assert where is not None, "a row is a server in IPVS or one absent from it"
-        self.key = (ctx.label, where.address, where.port)
-        self.ctx = ctx
-        self._look = look
-        self.rs = rs
-        self.pos = pos
-        self.absent = absent
+    if TYPE_CHECKING:
+
+        @property
+        def ctx(self) -> _ServiceContext: ...
+        @property
+        def rs(self) -> RealServer | None: ...
+        @property
+        def pos(self) -> int: ...
+        @property
+        def absent(self) -> AbsentRealServer | None: ...
+
+    else:
+        ctx = property(itemgetter(0))
+        rs = property(itemgetter(1))
+        pos = property(itemgetter(2))
+        absent = None
+
+    @classmethod
+    def of(cls, ctx: _ServiceContext, rs: RealServer, pos: int) -> RealServerRow:
+        return _new_row(cls, (ctx, rs, pos))
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """(service, address, port): plain values, hashed when the rows moved."""
+        rs = self[1]
+        return (self[0].label, rs.address, rs.port)
+
+    @property
+    def _look(self) -> _Lookups:
+        look: _Lookups = self[0].look
+        return look
 
     @property
     def rid(self) -> RsId:
-        return (self.ctx.key, RealServerKey(self.key[1], self.key[2]))
+        key = self.key
+        return (self.ctx.key, RealServerKey(key[1], key[2]))
 
     @property
     def service(self) -> str:
@@ -146,7 +176,8 @@ class RealServerRow:
 
     @property
     def server(self) -> str:
-        return hostport(self.key[1], self.key[2])
+        _, address, port = self.key
+        return hostport(address, port)
 
     @property
     def forward(self) -> str:
@@ -205,6 +236,25 @@ class RealServerRow:
         return len(known) > 1
 
 
+class AbsentServerRow(RealServerRow):
+    """A configured real server keepalived removed from IPVS (or never added): the
+    tuple (context, None, -1, keepalived's record)."""
+
+    __slots__ = ()
+
+    if not TYPE_CHECKING:
+        absent = property(itemgetter(3))
+
+    @classmethod
+    def of_absent(cls, ctx: _ServiceContext, absent: AbsentRealServer) -> AbsentServerRow:
+        return _new_row(cls, (ctx, None, -1, absent))
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        a = self[3]
+        return (self[0].label, a.address, a.port)
+
+
 def rate_values(name: str) -> Callable[[Sequence[RealServerRow]], list[float]]:
     """`row.rates.<name>` of many rows in one pass: the bulk values of a rate column.
 
@@ -217,14 +267,19 @@ def rate_values(name: str) -> Callable[[Sequence[RealServerRow]], list[float]]:
         if not rows:
             return []
         look = rows[0]._look
-        if [r for r in rows if r._look is not look]:
-            return list(map(rate, rows))  # rows of different refreshes
         own = look.own_rates
+        if own is not None and look.rows is not None and rows == look.rows:
+            # The rows as built (compared by identity, at C speed): the servers in
+            # IPVS hold consecutive positions, then come the absent ones.
+            column, (first, count) = own.rate_column(name), look.span
+            return [*column[first : first + count], *repeat(0.0, len(rows) - count)]
+        if [r for r in rows if r[0].look is not look]:
+            return list(map(rate, rows))  # rows of different refreshes
         if own is None:  # the kernel's rates (ZERO_RATES for a row absent from IPVS)
             return [rate(row.rs) if row.rs is not None else 0.0 for row in rows]
         # Position -1 (absent from IPVS) picks the 0.0 appended at the end.
-        column = (*own.rate_column(name), 0.0)
-        return [column[r.pos] for r in rows]
+        picked = (*own.rate_column(name), 0.0)
+        return [picked[r[2]] for r in rows]
 
     return values
 
@@ -414,14 +469,20 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
         key = svc.key
         inbps = state.service_rates(key, svc.rates).inbps
         active = 0 if inbps > 0 else sum([rs.active_conns for rs in rss])
-        ctx = contexts[key] = _ServiceContext(key, label(key), inbps, active)
-        rows.extend(map(RealServerRow, repeat(ctx), repeat(look), rss, range(start, end)))
+        ctx = contexts[key] = _ServiceContext(key, label(key), inbps, active, look)
+        # tuple.__new__ by map over zip: no Python call per row.
+        rows.extend(map(_new_row, repeat(RealServerRow), zip(repeat(ctx), rss, range(start, end))))
+    in_ipvs = len(rows)
     if ka is not None:
         for a in ka.absent_real_servers:
             if service is not None and a.service != service:
                 continue
-            ctx = contexts.get(a.service) or _ServiceContext(a.service, label(a.service), 0.0, 0)
-            rows.append(RealServerRow(ctx, look, None, -1, a))
+            ctx = contexts.get(a.service) or _ServiceContext(
+                a.service, label(a.service), 0.0, 0, look
+            )
+            rows.append(AbsentServerRow.of_absent(ctx, a))
+    look.rows = rows
+    look.span = (rows[0].pos if in_ipvs else 0, in_ipvs)
     return rows
 
 
