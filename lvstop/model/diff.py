@@ -74,9 +74,7 @@ _OLD = attrgetter("old")
 _NEW = attrgetter("new")
 
 
-def _rates_between(
-    olds: Iterable[Counters], news: Iterable[Counters], dt: float
-) -> list[Rates]:
+def _rates_between(olds: Iterable[Counters], news: Iterable[Counters], dt: float) -> list[Rates]:
     """`Rates.between` of each pair, inlined for a whole table (no call per pair):
     ZERO_RATES for an unchanged object or when any counter went backwards."""
     make = _make_rates

@@ -23,7 +23,7 @@ from itertools import compress
 from operator import is_not
 
 from lvstop.model.diff import SnapshotDiff, diff
-from lvstop.model.ipvs import RealServerKey, ServiceKey
+from lvstop.model.ipvs import RealServerKey, ServiceKey, rs_key
 from lvstop.model.keepalived import KeepalivedState, RealServerStatus, RsId, VrrpAlarm
 from lvstop.model.notation import real_server_label, service_label
 from lvstop.model.snapshot import Snapshot
@@ -405,7 +405,7 @@ def _statuses(state: KeepalivedState) -> Mapping[RsId, RealServerStatus]:
     if not state.absent_real_servers:
         return state.real_servers
     out: dict[RsId, RealServerStatus] = {
-        (a.service, RealServerKey(a.address, a.port)): a.status for a in state.absent_real_servers
+        (a.service, rs_key(a.address, a.port)): a.status for a in state.absent_real_servers
     }
     out.update(state.real_servers)
     return out
@@ -443,14 +443,12 @@ def _aligned_changes(
     when the servers or their order differ."""
     if len(before) != len(after):
         return None
-    keys, was_keys = list(after), list(before)
-    # Compared part by part: a RealServerKey's generated __eq__ is a Python call per
-    # key, the reads of its fields are bytecode.
-    if (
-        [k[1].port for k in was_keys] != [k[1].port for k in keys]
-        or [k[1].address for k in was_keys] != [k[1].address for k in keys]
-        or [k[0] for k in was_keys] != [k[0] for k in keys]
-    ):
+    # Compared as lists: a source's keys are the same objects poll after poll
+    # (ServiceKey from the decoder's cache, RealServerKey from `rs_key`), so this is
+    # an identity check per part at C speed; equal keys of other origins still
+    # compare equal, field by field.
+    keys = list(after)
+    if keys != list(before):
         return None
     olds, news = list(before.values()), list(after.values())
     # Identity first, at C speed (a live reader hands out an unchanged status as the

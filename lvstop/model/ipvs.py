@@ -201,6 +201,27 @@ class RealServerKey:
     port: int
 
 
+_RS_KEYS: dict[tuple[str, int], RealServerKey] = {}
+_RS_KEYS_KEPT = 1 << 17
+
+
+def rs_key(address: str, port: int) -> RealServerKey:
+    """The RealServerKey of (address, port), one object per server across polls.
+
+    Consecutive snapshots then carry the same key objects, so comparing their key
+    lists (events, 10,000 servers per poll) is an identity check at C speed instead
+    of a generated `__eq__` per key; a lookup is also cheaper than building a
+    frozen dataclass. Equal keys stay equal whatever their origin: this is speed,
+    not identity semantics. The table is cleared if it ever outgrows any director.
+    """
+    got = _RS_KEYS.get((address, port))
+    if got is None:
+        if len(_RS_KEYS) >= _RS_KEYS_KEPT:
+            _RS_KEYS.clear()
+        got = _RS_KEYS[(address, port)] = RealServerKey(address, port)
+    return got
+
+
 @dataclass(frozen=True, slots=True)
 class RealServer:
     """One destination of a virtual service, with its counters."""
@@ -223,7 +244,7 @@ class RealServer:
 
     @property
     def key(self) -> RealServerKey:
-        return RealServerKey(self.address, self.port)
+        return rs_key(self.address, self.port)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ from lvstop.model import (
     Totals,
 )
 from lvstop.model.capabilities import Capabilities
-from lvstop.model.ipvs import SVC_F_HASHED, SVC_F_PERSISTENT, RealServerKey
+from lvstop.model.ipvs import SVC_F_HASHED, SVC_F_PERSISTENT, RealServerKey, rs_key
 from lvstop.model.keepalived import (
     AbsentRealServer,
     KeepalivedState,
@@ -1200,9 +1200,9 @@ class SimulatedDirector:
                 unexplained.append(UnexplainedEntry(spec.key, None, _MANUAL_RULE))
                 continue
             for dest in spec.dests:
-                rs_key = RealServerKey(dest, spec.key.port)
+                rkey = rs_key(dest, spec.key.port)
                 if (dest, spec.key.port) != self.FLAPPING_SERVER or not removed:
-                    statuses[(spec.key, rs_key)] = up
+                    statuses[(spec.key, rkey)] = up
                     continue
                 reason = "health check failing: keepalived removed it"
                 absent.append(AbsentRealServer(spec.key, dest, spec.key.port, down, True, reason))

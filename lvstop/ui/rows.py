@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 from lvstop.model.conns import ConnTable
 from lvstop.model.diff import SnapshotDiff
 from lvstop.model.events import Event
-from lvstop.model.ipvs import ZERO_RATES, Rates, RealServer, RealServerKey, Service, ServiceKey
+from lvstop.model.ipvs import (
+    ZERO_RATES,
+    Rates,
+    RealServer,
+    RealServerKey,
+    Service,
+    ServiceKey,
+    rs_key,
+)
 from lvstop.model.keepalived import (
     AbsentRealServer,
     KeepalivedState,
@@ -136,7 +144,7 @@ class RealServerRow(tuple[Any, ...]):
     @property
     def rid(self) -> RsId:
         key = self.key
-        return (self.ctx.key, RealServerKey(key[1], key[2]))
+        return (self.ctx.key, rs_key(key[1], key[2]))
 
     @property
     def service(self) -> str:

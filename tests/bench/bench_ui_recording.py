@@ -106,7 +106,9 @@ def synthetic_frames(services: int, servers: int, frames: int, seed: int = 1) ->
                 )  # fmt: skip
                 if status not in reuse:
                     reuse[status] = RealServerStatus(*status)  # type: ignore[arg-type]
-                statuses[(keys[s], RealServerKey(rip(s, r), 8080))] = reuse[status]
+                # The join's key: the server's own (`RealServer.key`, one object
+                # per server across polls).
+                statuses[(keys[s], rss[-1].key)] = reuse[status]
                 sconns, spkts, sbytes = sconns + c[0], spkts + c[1], sbytes + c[2]
             total = [total[0] + sconns, total[1] + spkts, total[2] + sbytes]
             out.append(

@@ -27,7 +27,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from lvstop.errors import LvstopError
-from lvstop.model.ipvs import RealServerKey, Service, ServiceKey
+from lvstop.model.ipvs import RealServerKey, Service, ServiceKey, rs_key
 from lvstop.model.keepalived import (
     NO_PROCESSES,
     AbsentRealServer,
@@ -216,7 +216,7 @@ def _health_index(
                     keys += lint.config_service_keys(config, cvs)
         for key in keys:
             for rs in vs.real_servers:
-                out[(_canon_key(key), RealServerKey(_canon(rs.address), rs.port))] = rs
+                out[(_canon_key(key), rs_key(_canon(rs.address), rs.port))] = rs
     return out
 
 
@@ -324,10 +324,10 @@ def join(
         match = lint.match_live(config, services)
         for ls in match.services:
             for lrs in ls.real_servers:
-                rs_key = RealServerKey(lrs.address, lrs.port)
+                rkey = rs_key(lrs.address, lrs.port)
                 status = make_status(
                     ls.vs.rs_weight(lrs.conf),
-                    health.get((_canon_key(ls.key), rs_key)),
+                    health.get((_canon_key(ls.key), rkey)),
                     ls.inhibit(lrs.conf),
                 )
                 if lrs.kernel is not None:
@@ -359,7 +359,7 @@ def join(
     elif health:
         for svc in services:
             for rs in svc.real_servers:
-                h = health.get((_canon_key(svc.key), RealServerKey(_canon(rs.address), rs.port)))
+                h = health.get((_canon_key(svc.key), rs_key(_canon(rs.address), rs.port)))
                 if h is not None:
                     real_servers[(svc.key, rs.key)] = make_status(None, h, None)
     if reuse is not None:

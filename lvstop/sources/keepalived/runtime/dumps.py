@@ -42,7 +42,7 @@ from typing import Any, Generic, TypeVar
 
 import psutil
 
-from lvstop.model.ipvs import Family, Protocol, RealServerKey, ServiceKey
+from lvstop.model.ipvs import Family, Protocol, RealServerKey, ServiceKey, rs_key
 from lvstop.model.vrrp import Health, RealServerHealth, VrrpCounters, VrrpInstance, VrrpState
 from lvstop.sources.keepalived.runtime.processes import KeepalivedDaemon
 
@@ -934,7 +934,7 @@ class CheckData:
     def health(self) -> dict[tuple[str, RealServerKey], RealServerHealth]:
         """RealServerHealth per (virtual server in keepalived's notation, real server)."""
         return {
-            (vs.key, RealServerKey(rs.address, rs.port)): rs
+            (vs.key, rs_key(rs.address, rs.port)): rs
             for vs in self.virtual_servers
             for rs in vs.real_servers
         }
@@ -942,7 +942,7 @@ class CheckData:
     def health_by_service(self) -> dict[tuple[ServiceKey, RealServerKey], RealServerHealth]:
         """The same keyed by IPVS identity, to join with the kernel's table."""
         return {
-            (vs.service, RealServerKey(rs.address, rs.port)): rs
+            (vs.service, rs_key(rs.address, rs.port)): rs
             for vs in self.virtual_servers
             if vs.service is not None
             for rs in vs.real_servers
