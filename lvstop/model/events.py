@@ -23,6 +23,7 @@ from itertools import compress
 from operator import is_not
 
 from lvstop.model.diff import SnapshotDiff, diff
+from lvstop.model.fastinit import positional_constructor
 from lvstop.model.ipvs import RealServerKey, ServiceKey, rs_key
 from lvstop.model.keepalived import KeepalivedState, RealServerStatus, RsId, VrrpAlarm
 from lvstop.model.notation import real_server_label, service_label
@@ -101,6 +102,9 @@ def events_between(
     return out.done()
 
 
+_make_event = positional_constructor(Event)
+
+
 class _Events:
     """An event list with the common wall time."""
 
@@ -109,7 +113,8 @@ class _Events:
         self.items: list[Event] = []
 
     def add(self, kind: EventKind, severity: str, subject: str, message: str) -> None:
-        self.items.append(Event(self.wall_time, kind, severity, subject, message))
+        # A poll where many servers flap makes hundreds: no frozen-dataclass __init__.
+        self.items.append(_make_event(self.wall_time, kind, severity, subject, message))
 
     def done(self) -> tuple[Event, ...]:
         return tuple(self.items)
@@ -367,11 +372,12 @@ def _kernel_weights(prev: Snapshot, cur: Snapshot, changes: SnapshotDiff, out: _
     for rs, old, new, keys in _by_server(
         (rid, old, new) for rid, old, new in changes.weight_changes()
     ):
+        name = real_server_label(rs)
         out.add(
             EventKind.WEIGHT_CHANGED,
             WARNING if new == 0 else INFO,
-            real_server_label(rs),
-            f"{real_server_label(rs)} in {_services(keys)}: kernel weight {old} -> {new}"
+            name,
+            f"{name} in {_services(keys)}: kernel weight {old} -> {new}"
             + (" (drained: no new connections)" if new == 0 else ""),
         )
 
@@ -418,6 +424,9 @@ class _StatusChange:
     now: RealServerStatus
 
 
+_make_change = positional_constructor(_StatusChange)
+
+
 def _status_changes(pk: KeepalivedState, ck: KeepalivedState) -> list[_StatusChange]:
     """The real servers whose keepalived status differs, in table order. One pass of
     lookups, no sorting of the unchanged: this runs every poll, on 10,000 servers."""
@@ -427,7 +436,7 @@ def _status_changes(pk: KeepalivedState, ck: KeepalivedState) -> list[_StatusCha
     changed = _aligned_changes(before, after)
     if changed is None:
         changed = [
-            _StatusChange(rid, was, now)
+            _make_change(rid, was, now)
             for rid, now in after.items()
             if (was := before.get(rid)) is not now and was != now
         ]
@@ -454,7 +463,8 @@ def _aligned_changes(
     # Identity first, at C speed (a live reader hands out an unchanged status as the
     # same object); only the others are compared field by field.
     maybe = compress(range(len(keys)), map(is_not, olds, news))
-    return [_StatusChange(keys[i], olds[i], news[i]) for i in maybe if olds[i] != news[i]]
+    make = _make_change
+    return [make(keys[i], olds[i], news[i]) for i in maybe if olds[i] != news[i]]
 
 
 def _health(statuses: list[_StatusChange], out: _Events) -> None:
@@ -463,13 +473,12 @@ def _health(statuses: list[_StatusChange], out: _Events) -> None:
         if c.now.health is old:
             continue
         key, rs = c.rid
-        name = f"{real_server_label(rs)} in {_svc(key)}"
+        label = real_server_label(rs)
+        name = f"{label} in {_svc(key)}"
         if c.now.health is Health.DOWN:
-            out.add(
-                EventKind.RS_DOWN, CRITICAL, real_server_label(rs), f"{name} is down{_why(c.now)}"
-            )
+            out.add(EventKind.RS_DOWN, CRITICAL, label, f"{name} is down{_why(c.now)}")
         elif c.now.health is Health.UP and old is Health.DOWN:
-            out.add(EventKind.RS_UP, INFO, real_server_label(rs), f"{name} is up again")
+            out.add(EventKind.RS_UP, INFO, label, f"{name} is up again")
 
 
 def _why(status: RealServerStatus) -> str:
@@ -501,12 +510,12 @@ def _effective_weights(
         if was.effective_weight != now.effective_weight:
             changed.append((c.rid, was.effective_weight, now.effective_weight))
     for rs, old, new, keys in _by_server(changed):
+        name = real_server_label(rs)
         out.add(
             EventKind.WEIGHT_CHANGED,
             WARNING if new == 0 else INFO,
-            real_server_label(rs),
-            f"{real_server_label(rs)} in {_services(keys)}: keepalived's effective weight "
-            f"{old} -> {new}",
+            name,
+            f"{name} in {_services(keys)}: keepalived's effective weight {old} -> {new}",
         )
 
 
