@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from rich.segment import Segment
@@ -39,6 +40,9 @@ NARROW = frozenset(map(chr, range(0x20, 0x7F))) | frozenset("↑↓…" + SPARKS
 
 TONES = ("good", "warn", "bad", "dim", "accent")
 """Semantic cell colours; the theme decides what they look like (TCSS component classes)."""
+
+
+_KEY = attrgetter("key")
 
 
 def _natural(value: Any) -> tuple[bool, Any]:
@@ -251,7 +255,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         values = col.bulk(rows) if col.bulk is not None else list(map(col.get, rows))
         if col.sort is not _natural:
             keys = list(map(col.sort, values))
-        elif any(v is None for v in values):
+        elif None in values:  # at C speed (no value of a column equals None)
             keys = list(map(_natural, values))
         else:
             keys = values
@@ -264,7 +268,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         if index < len(prev_rows) and prev_rows[index].key == row.key:
             return prev_rows[index]  # the usual case: same order as last refresh
         if self._prev is None:
-            self._prev = {r.key: r for r in self._prev_all}
+            prev_all = self._prev_all
+            self._prev = dict(zip(map(_KEY, prev_all), prev_all, strict=True))
         return self._prev.get(row.key)
 
     # -- cursor ----------------------------------------------------------------
@@ -280,10 +285,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             rows = self._rows
             if 0 <= self.cursor < len(rows) and rows[self.cursor].key == self._cursor_key:
                 return  # the usual case: same order as before
-            for i, row in enumerate(rows):
-                if row.key == self._cursor_key:
-                    self.cursor = i
-                    return
+            try:  # the keys at C speed: a sort moves rows on every refresh
+                self.cursor = list(map(_KEY, rows)).index(self._cursor_key)
+                return
+            except ValueError:
+                pass
         # Its row is filtered out or gone: stay near; remember it in case it comes back
         # (clearing a filter returns the cursor to where it was).
         self.cursor = min(self.cursor, max(0, len(self._rows) - 1))
