@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, indexOf
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from rich.segment import Segment
@@ -285,8 +285,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             rows = self._rows
             if 0 <= self.cursor < len(rows) and rows[self.cursor].key == self._cursor_key:
                 return  # the usual case: same order as before
-            try:  # the keys at C speed: a sort moves rows on every refresh
-                self.cursor = list(map(_KEY, rows)).index(self._cursor_key)
+            try:  # read and compared at C speed, up to the row: a sort moves rows
+                self.cursor = indexOf(map(_KEY, rows), self._cursor_key)
                 return
             except ValueError:
                 pass
