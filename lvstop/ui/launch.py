@@ -99,7 +99,7 @@ def build_app(
     )
 
 
-GC_THRESHOLDS = (50_000, 20, 10)
+GC_THRESHOLDS = (200_000, 20, 10)
 """The cyclic collector's thresholds while the console runs (Python's: 700, 10, 10)."""
 
 
@@ -112,9 +112,16 @@ def tune_gc() -> None:
     times a second and every surviving snapshot object is scanned again and again:
     about a quarter of the console's CPU at 100 services x 10 real servers
     (tests/bench/bench_ui_cpu.py).
-    Collecting every 50,000 allocations instead costs a little memory for cyclic
-    garbage that waits longer. What is loaded by now (Textual, lvstop, themes)
-    lives as long as the process, so it is frozen out of the full collections.
+    The collector counts objects made minus objects freed (never below zero), so
+    the threshold must sit above one poll's burst, or every poll pays a collection
+    that scans the live snapshot again (and every 20th a larger one): at 1,000 x 10
+    the burst is ~60,000 objects (a new snapshot, rows, a frame) before the old
+    ones go, and at a threshold of 50,000 a third of a refresh went to collections.
+    At 200,000 a collection comes only with net growth: the console's own cyclic
+    garbage, ~100 objects a refresh, which waits longer (tens of minutes at 1 s).
+    Our data has no cycles and is freed as soon as it is dropped. What is loaded by
+    now (Textual, lvstop, themes) lives as long as the process, so it is frozen out
+    of the full collections.
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

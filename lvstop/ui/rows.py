@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_not, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from lvstop.model.conns import ConnTable
@@ -69,11 +69,6 @@ class _Lookups:
     statuses: Mapping[RsId, RealServerStatus]
     own_rates: SnapshotDiff | None
     unexplained: frozenset[tuple[ServiceKey, RealServerKey | None]]
-    rows: list[RealServerRow] | None = None
-    """The rows of this refresh as built (snapshot order): a bulk column given this
-    very list takes the model's column as it is, with no pick per row."""
-    span: tuple[int, int] = (0, 0)
-    """(first position, count) of the servers in IPVS among `rows`."""
 
 
 @dataclass(slots=True, eq=False)
@@ -88,6 +83,8 @@ class _ServiceContext:
 
 
 _new_row = tuple.__new__
+_POS = itemgetter(2)
+_LOOK = attrgetter("ctx.look")
 
 
 class RealServerRow(tuple[Any, ...]):
@@ -275,19 +272,15 @@ def rate_values(name: str) -> Callable[[Sequence[RealServerRow]], list[float]]:
         if not rows:
             return []
         look = rows[0]._look
-        own = look.own_rates
-        if own is not None and look.rows is not None and rows == look.rows:
-            # The rows as built (compared by identity, at C speed): the servers in
-            # IPVS hold consecutive positions, then come the absent ones.
-            column, (first, count) = own.rate_column(name), look.span
-            return [*column[first : first + count], *repeat(0.0, len(rows) - count)]
-        if [r for r in rows if r[0].look is not look]:
+        if any(map(is_not, map(_LOOK, rows), repeat(look))):
             return list(map(rate, rows))  # rows of different refreshes
+        own = look.own_rates
         if own is None:  # the kernel's rates (ZERO_RATES for a row absent from IPVS)
             return [rate(row.rs) if row.rs is not None else 0.0 for row in rows]
-        # Position -1 (absent from IPVS) picks the 0.0 appended at the end.
+        # Position -1 (absent from IPVS) picks the 0.0 appended at the end; the
+        # positions are read and picked at C speed.
         picked = (*own.rate_column(name), 0.0)
-        return [picked[r[2]] for r in rows]
+        return list(map(picked.__getitem__, map(_POS, rows)))
 
     return values
 
@@ -480,7 +473,6 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
         ctx = contexts[key] = _ServiceContext(key, label(key), inbps, active, look)
         # tuple.__new__ by map over zip: no Python call per row.
         rows.extend(map(_new_row, repeat(RealServerRow), zip(repeat(ctx), rss, range(start, end))))
-    in_ipvs = len(rows)
     if ka is not None:
         for a in ka.absent_real_servers:
             if service is not None and a.service != service:
@@ -489,8 +481,6 @@ def real_server_rows(state: ConsoleState, service: ServiceKey | None = None) -> 
                 a.service, label(a.service), 0.0, 0, look
             )
             rows.append(AbsentServerRow.of_absent(ctx, a))
-    look.rows = rows
-    look.span = (rows[0].pos if in_ipvs else 0, in_ipvs)
     return rows
 
 
