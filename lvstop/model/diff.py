@@ -18,7 +18,7 @@ one rate of every server when sorting by it), events ask only for weights.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import fields
 from itertools import accumulate, chain, compress, repeat
 from operator import attrgetter, ne
@@ -258,10 +258,16 @@ class SnapshotDiff:
 
     def service_rate(self, key: ServiceKey) -> Rates:
         """lvstop's rates of a service over the interval (zero when new or unknown)."""
+        return self.moving_services().get(key, ZERO_RATES)
+
+    def moving_services(self) -> Mapping[ServiceKey, Rates]:
+        """The rates of every service whose rates are not zero (a key that is not
+        here has ZERO_RATES): what `service_rate` looks up, for a caller that looks
+        up every service each refresh (the console), without a mapping of all."""
         cache = self._svc_rate_cache
         if cache is None:
             cache = self._svc_rate_cache = self._all_service_rates()
-        return cache.get(key, ZERO_RATES)
+        return cache
 
     def _all_service_rates(self) -> dict[ServiceKey, Rates]:
         """Every paired service's rates in one pass (the console shows all of them

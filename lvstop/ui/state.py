@@ -89,8 +89,8 @@ class ConsoleState:
             return
         self.snapshot = snap
         d = self.diff = update.diff
-        # A plain dict: a MappingProxyType.get is a method call by name on the dict.
-        self._own_rates = dict(d.service_rates) if d is not None and d.interval > 0 else None
+        # Only the services that moved (the rest are ZERO_RATES): no mapping of all.
+        self._own_rates = d.moving_services() if d is not None and d.interval > 0 else None
         self.received_at = self.clock()
         self.times.append(snap.monotonic)
         # Histories: CPS per service (sparklines), active connections only of servers
@@ -103,16 +103,12 @@ class ConsoleState:
             else map(_RATES, services)
         )
         self.cps.push_all(zip(map(_KEY, services), map(_CPS, rates), strict=True))
+        drained = [(s.key, rs) for s in services for rs in s.real_servers if rs.weight == 0]
         draining = []
-        for svc in services:
-            if 0 not in [rs.weight for rs in svc.real_servers]:
-                continue
-            key = svc.key
-            for rs in svc.real_servers:
-                if rs.weight == 0:
-                    rid = (key, rs.key)
-                    self.active.push(rid, float(rs.active_conns))
-                    draining.append(rid)
+        for key, rs in drained:
+            rid = (key, rs.key)
+            self.active.push(rid, float(rs.active_conns))
+            draining.append(rid)
         if len(self.cps) > len(snap.services):  # some services left the table
             self.cps.retain(s.key for s in snap.services)
         if len(self.active) > len(draining):
