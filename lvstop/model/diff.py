@@ -468,6 +468,16 @@ def diff(prev: Snapshot | None, cur: Snapshot) -> SnapshotDiff:
             ),
         )
     dt = cur.monotonic - prev.monotonic
+    aligned = _aligned(prev.services, cur.services)
+    if aligned is not None:
+        return SnapshotDiff(
+            prev,
+            cur,
+            dt,
+            service_pairs=aligned[0],
+            rs_pairs=aligned[1],
+            totals_rates=_totals_rates(prev, cur, dt),
+        )
     added: list[ServiceKey] = []
     svc_pairs: list[tuple[Service, Service]] = []
     rs_pairs: list[_Pairs] = []
@@ -500,9 +510,6 @@ def diff(prev: Snapshot | None, cur: Snapshot) -> SnapshotDiff:
             old_svc = find(key)
             if old_svc is not None:
                 rs_removed.extend((key, rs.key) for rs in old_svc.real_servers)
-    totals = ZERO_RATES
-    if prev.totals is not None and cur.totals is not None:
-        totals = Rates.between(prev.totals.stats, cur.totals.stats, dt)
     return SnapshotDiff(
         prev,
         cur,
@@ -513,5 +520,36 @@ def diff(prev: Snapshot | None, cur: Snapshot) -> SnapshotDiff:
         removed_real_servers=tuple(rs_removed),
         service_pairs=tuple(svc_pairs),
         rs_pairs=tuple(rs_pairs),
-        totals_rates=totals,
+        totals_rates=_totals_rates(prev, cur, dt),
+    )
+
+
+def _totals_rates(prev: Snapshot, cur: Snapshot, dt: float) -> Rates:
+    if prev.totals is None or cur.totals is None:
+        return ZERO_RATES
+    return Rates.between(prev.totals.stats, cur.totals.stats, dt)
+
+
+def _aligned(
+    before: tuple[Service, ...], after: tuple[Service, ...]
+) -> tuple[tuple[tuple[Service, Service], ...], tuple[_Pairs, ...]] | None:
+    """The pairs when both tables list the same services with the same servers in
+    the same order (poll after poll, unless the configuration changed): checked
+    over the whole table in a few passes, not service by service. None otherwise."""
+    if len(before) != len(after) or [s.key for s in before] != [s.key for s in after]:
+        return None  # keys compare as identities: the decoder reuses them
+    if [len(s.real_servers) for s in before] != [len(s.real_servers) for s in after]:
+        return None
+    if [rs.port for s in before for rs in s.real_servers] != [
+        rs.port for s in after for rs in s.real_servers
+    ] or [rs.address for s in before for rs in s.real_servers] != [
+        rs.address for s in after for rs in s.real_servers
+    ]:
+        return None
+    return tuple(zip(before, after, strict=True)), tuple(
+        [
+            _Pairs(new.key, old.real_servers, new.real_servers)
+            for old, new in zip(before, after, strict=True)
+            if old.real_servers is not new.real_servers
+        ]
     )
