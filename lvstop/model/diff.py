@@ -353,6 +353,8 @@ class SnapshotDiff:
             chain.from_iterable(map(_NEW, pairs)),
             self.interval,
         )
+        if [p.new for p in pairs] == [s.real_servers for s in services]:
+            return values  # every service paired whole, in order (the same tuples)
         # The pairs follow the current snapshot's services (those with servers
         # present both times); a pair holds fewer servers than its service when some
         # are new (rate 0), else the same ones in the same order.
