@@ -89,9 +89,11 @@ class RealServerRow(tuple[Any, ...]):
     """One real server of one service: the tuple (context, server, position).
 
     Building 10,000 of these per refresh must stay cheap, so a row is a tuple made
-    at C speed (`rows_of`) that only holds references; lookups keyed by model keys
-    (keepalived status, lvstop's rates) and display values are computed on access:
-    for the rows on screen, or for every row only when sorting by that column.
+    at C speed (`real_server_rows`: tuple.__new__ mapped over zip) that only holds
+    references; lookups keyed by model keys (keepalived status, lvstop's rates) and
+    display values are computed on access: for the rows on screen, or for every row
+    only when sorting by that column. `key` too: the table reads it only for rows
+    that moved.
     `rs` None: configured in keepalived but absent from IPVS (an `AbsentServerRow`,
     whose `absent`, keepalived's record, says why). `pos` is the server's place in
     the snapshot (its services in order, each one's servers in order; -1 when
@@ -120,10 +122,6 @@ class RealServerRow(tuple[Any, ...]):
         rs = property(itemgetter(1))
         pos = property(itemgetter(2))
         absent = None
-
-    @classmethod
-    def of(cls, ctx: _ServiceContext, rs: RealServer, pos: int) -> RealServerRow:
-        return _new_row(cls, (ctx, rs, pos))
 
     @property
     def key(self) -> tuple[str, str, int]:

@@ -103,12 +103,11 @@ class ConsoleState:
             else map(_RATES, services)
         )
         self.cps.push_all(zip(map(_KEY, services), map(_CPS, rates), strict=True))
+        # One comprehension finds them (most services have none); few are pushed.
         drained = [(s.key, rs) for s in services for rs in s.real_servers if rs.weight == 0]
-        draining = []
-        for key, rs in drained:
-            rid = (key, rs.key)
+        draining = [(key, rs.key) for key, rs in drained]
+        for rid, (_, rs) in zip(draining, drained, strict=True):
             self.active.push(rid, float(rs.active_conns))
-            draining.append(rid)
         if len(self.cps) > len(snap.services):  # some services left the table
             self.cps.retain(s.key for s in snap.services)
         if len(self.active) > len(draining):
